@@ -1,0 +1,1 @@
+"""Entry points: the costsync CLI and one demo pipeline script per vendor."""

@@ -1,0 +1,246 @@
+"""The costsync command line: sync, demo, sandbox, status.
+
+Exit codes: 0 success; 1 the API refused or retries ran out (nothing
+half-loaded); 2 bad command-line or configuration input, found before any
+request is sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+from functools import partial
+from typing import Any, NoReturn
+
+from dlt.common.configuration.exceptions import (
+    ConfigFieldMissingException,
+    ConfigValueCannotBeCoercedException,
+)
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from pipelines import memory, runner
+from pipelines.console import ProgressLine, explain_api_error, summary
+from pipelines.destinations import (
+    DEFAULT_DUCKDB_PATH,
+    DESTINATIONS,
+    check_destination,
+    destination_for,
+    duckdb_writer_lock,
+    for_destination,
+)
+from pipelines.vendors import VENDORS, Vendor
+from sources.shared.checks import parse_day
+from sources.shared.errors import ApiError, ConfigError
+from sources.shared.progress import SyncProgress
+
+EXIT_OK, EXIT_API, EXIT_INPUT = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad command-line input (exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `costsync` console script."""
+    sys.exit(run(argv))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit code."""
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    memory.keep_small()
+    logging.basicConfig(level=logging.WARNING, format="costsync: %(message)s")
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.handler(args))
+    except UsageError as error:
+        return _fail(EXIT_INPUT, str(error))
+    except ConfigError as error:
+        return _fail(EXIT_INPUT, str(error))
+    except runner.PipelineBusyError as error:
+        return _fail(EXIT_API, str(error))
+    except KeyboardInterrupt:
+        return _fail(130, "interrupted; the next sync resumes where this one stopped")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command."""
+    parser = _Parser(prog="costsync", description="Sync FinOps cost data into a warehouse.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_sync(commands)
+    _add_demo(commands)
+    _add_sandbox(commands)
+    _add_status(commands)
+    return parser
+
+
+def _add_sync(commands: Any) -> None:
+    sync = commands.add_parser("sync", help="sync one vendor's data into the warehouse")
+    sync.add_argument("vendor", choices=sorted(VENDORS))
+    sync.add_argument("--destination", choices=DESTINATIONS, default="duckdb")
+    sync.add_argument("--dataset", help="dataset (schema) name; default: the vendor's name")
+    sync.add_argument("--resources", type=_resource_list, help="comma-separated, e.g. line_items")
+    sync.add_argument("--start-date", type=_day("--start-date"), metavar="YYYY-MM-DD")
+    sync.add_argument("--end-date", type=_day("--end-date"), metavar="YYYY-MM-DD")
+    sync.add_argument("--duckdb-path", help=f"DuckDB file; default {DEFAULT_DUCKDB_PATH}")
+    sync.add_argument("--pipelines-dir", help="where dlt keeps pipeline state")
+    sync.add_argument("--full-refresh", action="store_true", help="drop the tables and reload")
+    sync.set_defaults(handler=command_sync)
+
+
+def _add_demo(commands: Any) -> None:
+    demo = commands.add_parser("demo", help="sync the bundled sandbox APIs into a DuckDB file")
+    demo.add_argument("--duckdb-path", default="costsync_demo.duckdb")
+    demo.set_defaults(handler=_lazy("pipelines.demo", "command_demo"))
+
+
+def _add_sandbox(commands: Any) -> None:
+    sandbox = commands.add_parser("sandbox", help="serve the sandbox APIs until interrupted")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.add_argument("--requests-per-minute", type=int, help="enforce a rate limit per key")
+    sandbox.add_argument("--line-items-per-day", type=int, default=40)
+    sandbox.add_argument("--days", type=int, default=120, help="days of data ending today")
+    sandbox.add_argument("--anomaly-order", choices=("asc", "desc", "unordered"), default="asc")
+    sandbox.add_argument(
+        "--cache-rows", type=int, default=200_000, help="pre-rendered line items kept in memory"
+    )
+    sandbox.set_defaults(handler=_lazy("pipelines.sandbox_command", "command_sandbox"))
+
+
+def _add_status(commands: Any) -> None:
+    status = commands.add_parser("status", help="last runs, positions and row counts")
+    status.add_argument("--pipelines-dir", help="where dlt keeps pipeline state")
+    status.add_argument("--duckdb-path", help=f"DuckDB file; default {DEFAULT_DUCKDB_PATH}")
+    status.set_defaults(handler=_lazy("pipelines.status", "command_status"))
+
+
+def command_sync(args: argparse.Namespace) -> int:
+    """`costsync sync VENDOR ...`"""
+    vendor = VENDORS[args.vendor]
+    _check_sync_args(args, vendor)
+    destination, where, duckdb_path = destination_for(args.destination, args.duckdb_path)
+    check_destination(destination)
+    location = {"where": where, **({"duckdb_path": duckdb_path} if duckdb_path else {})}
+    dates = vendor.date_args(args.start_date, args.end_date)
+    make_source = for_destination(args.destination, partial(vendor.source, **dates))
+    pipeline = runner.make_pipeline(vendor.name, destination, args.dataset, args.pipelines_dir)
+    line = ProgressLine(f"{vendor.name} → {where}")
+    progress = SyncProgress(listeners=[line])
+    try:
+        result = runner.sync(
+            pipeline,
+            make_source,
+            args.resources,
+            args.full_refresh,
+            progress,
+            location,
+            destination_lock=duckdb_writer_lock(duckdb_path),
+        )
+    except ConfigFieldMissingException as error:
+        raise _missing_config(error, vendor) from None
+    except ConfigValueCannotBeCoercedException as error:
+        rule = f"must be a {_type_name(error.hint)} (got {error.field_value!r})"
+        raise ConfigError(f"{vendor.section}.{error.field_name}", rule) from None
+    except PipelineStepFailed as failure:
+        line.clear()
+        return _fail(EXIT_API, _explain_failure(failure, vendor, args.resources))
+    line.clear()
+    print(summary(result, where))
+    return EXIT_OK
+
+
+def _check_sync_args(args: argparse.Namespace, vendor: Vendor) -> None:
+    unknown = [name for name in args.resources or [] if name not in vendor.resources]
+    if unknown:
+        raise UsageError(
+            f"--resources: unknown resource {', '.join(unknown)} for {vendor.name}"
+            f" (choose from {', '.join(vendor.resources)})"
+        )
+    if args.start_date and args.end_date and args.start_date > args.end_date:
+        raise UsageError(f"--start-date {args.start_date} is after --end-date {args.end_date}")
+    if args.duckdb_path is not None and args.destination != "duckdb":
+        raise UsageError("--duckdb-path goes with --destination duckdb")
+    for flag, value in (
+        ("--duckdb-path", args.duckdb_path),
+        ("--dataset", args.dataset),
+        ("--pipelines-dir", args.pipelines_dir),
+    ):
+        if value is not None and not value.strip():
+            raise UsageError(f"{flag} must not be empty")
+
+
+def _explain_failure(failure: PipelineStepFailed, vendor: Vendor, resources: Any) -> str:
+    cause = _root_cause(failure)
+    if isinstance(cause, ApiError):
+        return explain_api_error(cause, vendor, resources)
+    return f"{failure.step} step failed: {cause}"
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The first ApiError or ConfigError in the chain, else the innermost error."""
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        if isinstance(current, ApiError | ConfigError):
+            return current
+        seen.append(current)
+        current = getattr(current, "exception", None) or current.__cause__ or current.__context__
+    return seen[-1]
+
+
+def _resource_list(value: str) -> list[str]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one resource")
+    return names
+
+
+def _day(flag: str) -> Any:
+    def parse(value: str) -> date:
+        try:
+            return parse_day(flag, value)
+        except ConfigError as error:
+            raise argparse.ArgumentTypeError(error.rule) from None
+
+    return parse
+
+
+def _lazy(module: str, function: str) -> Any:
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        return int(getattr(importlib.import_module(module), function)(args))
+
+    return handler
+
+
+def _missing_config(error: ConfigFieldMissingException, vendor: Vendor) -> ConfigError:
+    field = (error.fields or ["api_key"])[0]
+    env = f"SOURCES__{vendor.name.upper()}__{field.upper()}"
+    where = "secrets.toml" if field == "api_key" else "config.toml"
+    return ConfigError(
+        f"{vendor.section}.{field}", f"is missing: set {env} or add it to .dlt/{where}"
+    )
+
+
+def _type_name(hint: Any) -> str:
+    return {int: "whole number", float: "number", bool: "true or false"}.get(hint, str(hint))
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"costsync: error: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""`costsync status`: per pipeline, the last successful sync, positions and row counts."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.common.pipeline import get_dlt_pipelines_dir
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+from pipelines.console import describe_position
+from pipelines.destinations import destination_for
+from pipelines.runner import last_run, positions
+from pipelines.vendors import VENDORS, Vendor
+
+
+def command_status(args: argparse.Namespace) -> int:
+    """Print what each vendor's pipeline has loaded; exit 0 even when none has run."""
+    pipelines_dir = args.pipelines_dir or get_dlt_pipelines_dir()
+    for vendor in VENDORS.values():
+        print("\n".join(describe_pipeline(vendor, pipelines_dir, args.duckdb_path)))
+    return 0
+
+
+def describe_pipeline(vendor: Vendor, pipelines_dir: str, duckdb_path: str | None) -> list[str]:
+    """Lines describing one vendor's pipeline in `pipelines_dir`."""
+    if not Path(pipelines_dir, vendor.name).is_dir():
+        return [f"{vendor.name}: never synced (no pipeline in {pipelines_dir})"]
+    record = _last_record(vendor, pipelines_dir)
+    if record is None:
+        return [f"{vendor.name}: no successful sync yet (pipeline in {pipelines_dir})"]
+    pipeline = _attach(vendor, pipelines_dir, record, duckdb_path)
+    lines = [
+        f"{vendor.name}: last successful sync {record['finished_at']} → {record.get('where')},"
+        f" dataset {record['dataset_name']} ({record['requests']} requests, {record['seconds']} s)"
+    ]
+    counts = row_counts(pipeline, vendor.resources)
+    width = max(len(name) for name in vendor.resources)
+    for name in vendor.resources:
+        position = describe_position(positions(pipeline).get(name, {}))
+        count = counts.get(name)
+        shown = "   no table" if count is None else f"{count:>11,}"
+        lines.append(f"  {name:<{width}} {shown} rows  {position}".rstrip())
+    return lines
+
+
+def row_counts(pipeline: dlt.Pipeline, tables: tuple[str, ...]) -> dict[str, int | None]:
+    """Rows per table in the warehouse; None for a table that does not exist."""
+    counts: dict[str, int | None] = {}
+    with pipeline.sql_client() as client:
+        for table in tables:
+            name = client.make_qualified_table_name(table)
+            try:
+                counts[table] = client.execute_sql(f"SELECT COUNT(*) FROM {name}")[0][0]
+            except DatabaseUndefinedRelation:
+                counts[table] = None
+    return counts
+
+
+def _last_record(vendor: Vendor, pipelines_dir: str) -> dict[str, Any] | None:
+    pipeline = dlt.attach(vendor.name, pipelines_dir=pipelines_dir)
+    return last_run(pipeline)
+
+
+def _attach(
+    vendor: Vendor, pipelines_dir: str, record: dict[str, Any], duckdb_path: str | None
+) -> dlt.Pipeline:
+    destination_name = record["destination"]
+    path = duckdb_path or record.get("duckdb_path")
+    destination, _, _ = destination_for(destination_name, path)
+    return dlt.attach(
+        vendor.name,
+        pipelines_dir=pipelines_dir,
+        destination=destination,
+        dataset_name=record["dataset_name"],
+    )

@@ -1,0 +1,1 @@
+"""dlt sources for the FinOps APIs costsync syncs."""

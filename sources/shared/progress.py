@@ -1,0 +1,99 @@
+"""Progress a sync reports while it runs.
+
+Resources update one `SyncProgress`; whoever runs the sync (the CLI) reads it
+or subscribes to changes. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+Listener = Callable[["SyncProgress"], None]
+
+
+@dataclass
+class RequestStats:
+    """Counters an API session keeps: requests sent, retries, 429s received."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, endpoint: str) -> None:
+        """Record one request sent to `endpoint` (safe from several threads)."""
+        with self._lock:
+            self.requests += 1
+            self.by_endpoint[endpoint] = self.by_endpoint.get(endpoint, 0) + 1
+
+
+@dataclass
+class SyncProgress:
+    """Rows extracted, the window being read and windows left, per resource."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    window: dict[str, str] = field(default_factory=dict)
+    pending_windows: dict[str, int] = field(default_factory=dict)
+    stats: RequestStats = field(default_factory=RequestStats)
+    listeners: list[Listener] = field(default_factory=list)
+
+    def add_rows(self, resource: str, count: int) -> None:
+        """`count` more rows extracted for `resource`."""
+        self.rows[resource] = self.rows.get(resource, 0) + count
+        self._notify()
+
+    def reading(self, resource: str, window: str) -> None:
+        """`resource` started reading `window` (e.g. 2025-01-01..2025-01-30)."""
+        self.window[resource] = window
+        self._notify()
+
+    def set_pending(self, resource: str, windows: int) -> None:
+        """`resource` has `windows` windows left after this load."""
+        self.pending_windows[resource] = windows
+
+    @property
+    def has_pending(self) -> bool:
+        """True while some resource has windows left to load."""
+        return any(self.pending_windows.values())
+
+    def _notify(self) -> None:
+        for listener in self.listeners:
+            listener(self)
+
+
+@dataclass(frozen=True)
+class LoadScope:
+    """How much of a sync one dlt load does; the runner sets it around each load.
+
+    Attributes:
+        resume_only: only finish windows already planned (the later loads of a sync).
+        max_windows: windows each date-windowed resource reads (None: all of them).
+        progress: where rows, windows and requests are reported.
+    """
+
+    resume_only: bool = False
+    max_windows: int | None = None
+    progress: SyncProgress = field(default_factory=SyncProgress)
+
+
+_scope: ContextVar[LoadScope | None] = ContextVar("costsync_load_scope", default=None)
+
+
+@contextmanager
+def load_scope(scope: LoadScope) -> Iterator[None]:
+    """Make `scope` the one sources built and loaded inside the block see."""
+    token = _scope.set(scope)
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def current_load_scope() -> LoadScope:
+    """The scope set by `load_scope`; outside one, a whole sync in one load."""
+    return _scope.get() or LoadScope()

@@ -1,0 +1,274 @@
+"""costsync's dbt project (`dbt/`) built on what costsync loaded, in DuckDB and in Postgres."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import duckdb
+import pytest
+
+from pipelines import dbt_demo
+from tests.conftest import TODAY, Env
+from tests.test_levelfour_sync import SYNCED
+from tests.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse, exact_sum
+
+START = TODAY - timedelta(days=20)
+DAYS = 21
+MODELS = {
+    "stg_stackspend__line_items",
+    "stg_stackspend__daily_rollups",
+    "stg_stackspend__anomalies",
+    "stg_levelfour__spending_breakdown",
+    "focus_costs",
+    "stackspend_reconciliation",
+    "anomaly_context",
+}
+FOCUS_COLUMNS = (
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "BilledCost",
+    "EffectiveCost",
+    "BillingCurrency",
+    "ChargeCategory",
+    "ProviderName",
+    "ServiceName",
+    "ServiceCategory",
+    "SubAccountId",
+    "RegionId",
+    "Tags",
+    "x_Source",
+    "x_UserEmail",
+    "x_Environment",
+)
+DIFFS = ("provider_diff", "service_diff", "category_diff")
+
+
+@pytest.fixture(autouse=True)
+def dbt_installed() -> None:
+    """dbt comes with the `test` extra; without it these tests skip, except under CI=true."""
+    if not dbt_demo.dbt_installed():
+        reason = "dbt is not installed (pip install -e '.[dbt]')"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI=true requires the dbt tests to run")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def dbt_work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dbt's target/ and logs/ for the session: dbt re-parses only when profile or vars change."""
+    return tmp_path_factory.mktemp("dbt")
+
+
+def build_duckdb(env: Env, dbt_work: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`dbt build --target duckdb` on the test's DuckDB file."""
+    return dbt_demo.run_dbt(
+        ["build", "--target", "duckdb", *args],
+        dbt_work / "duckdb",
+        env={"COSTSYNC_DUCKDB_PATH": env.duckdb_path.name},
+        cwd=env.duckdb_path.parent,
+    )
+
+
+def build_postgres(
+    url: str, datasets: dict[str, str], dbt_work: Path
+) -> subprocess.CompletedProcess[str]:
+    """`dbt build --target postgres` on the test's datasets, into `<prefix>_analytics`."""
+    parts = urlsplit(url)
+    libpq = {
+        "PGHOST": parts.hostname or "127.0.0.1",
+        "PGPORT": str(parts.port or 5432),
+        "PGUSER": parts.username or "postgres",
+        "PGPASSWORD": parts.password or "",
+        "PGDATABASE": parts.path.lstrip("/"),
+    }
+    variables = {
+        "stackspend_schema": datasets["stackspend"],
+        "levelfour_schema": datasets["levelfour"],
+        "analytics_schema": analytics_schema(datasets),
+    }
+    return dbt_demo.run_dbt(
+        ["build", "--target", "postgres", "--vars", json.dumps(variables)],
+        dbt_work / "postgres",
+        env=libpq,
+    )
+
+
+def analytics_schema(datasets: dict[str, str]) -> str:
+    """A schema the `pg_datasets` fixture drops afterwards (it shares their prefix)."""
+    return datasets["stackspend"].removesuffix("_stackspend") + "_analytics"
+
+
+def assert_built(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def sync_duckdb(env: Env) -> None:
+    for vendor in ("stackspend", "levelfour"):
+        result = env.sync(vendor)
+        assert result.code == 0, result.err
+
+
+def sync_postgres(env: Env, datasets: dict[str, str]) -> None:
+    for vendor in ("stackspend", "levelfour"):
+        result = env.sync_postgres(vendor, datasets[vendor])
+        assert result.code == 0, result.err
+
+
+def restate(env: Env) -> None:
+    """The sandbox restates StackSpend's last two days and LevelFour's current month."""
+    env.stackspend.restate_last(2)
+    env.levelfour.restate_current_month()
+
+
+def api_totals(env: Env) -> dict[str, tuple[int, Decimal]]:
+    """Per vendor, the API's charges now: how many, and their exact sum."""
+    items = env.stackspend.line_items(START, TODAY)
+    breakdown = [item for period in SYNCED for item in env.levelfour.breakdown(period)]
+    return {
+        "stackspend": (len(items), exact_sum([i["net_amount_usd"] for i in items])),
+        "levelfour": (len(breakdown), exact_sum([i["cost"] for i in breakdown])),
+    }
+
+
+def assert_models_match(warehouse: Warehouse, schema: str, truth: dict) -> None:
+    """focus_costs sums per vendor equal the loaded tables and the API; no reconciliation gap."""
+    focus = {
+        source: (count, billed, effective)
+        for source, count, billed, effective in warehouse.rows(
+            'SELECT "x_Source", COUNT(*), SUM("BilledCost"), SUM("EffectiveCost")'
+            f' FROM "{schema}".focus_costs GROUP BY "x_Source"'
+        )
+    }
+    loaded = {
+        "stackspend": warehouse.rows(
+            "SELECT COUNT(*), SUM(net_amount_usd)"
+            f" FROM {warehouse.table('stackspend', 'line_items')}"
+        )[0],
+        "levelfour": warehouse.rows(
+            f"SELECT COUNT(*), SUM(cost) FROM {warehouse.table('levelfour', 'spending_breakdown')}"
+        )[0],
+    }
+    for source, (count, total) in truth.items():
+        assert loaded[source] == (count, total), source
+        assert focus[source] == (count, total, total), source
+    assert set(focus) == set(truth)
+
+    days = warehouse.rows(
+        f"SELECT usage_date, {', '.join(f'MIN({d}), MAX({d})' for d in DIFFS)}"
+        f' FROM "{schema}".stackspend_reconciliation GROUP BY usage_date ORDER BY usage_date'
+    )
+    assert [day for day, *_ in days] == [START + timedelta(days=n) for n in range(DAYS)]
+    assert {value for _, *extremes in days for value in extremes} == {0}
+
+
+def assert_model_layout(warehouse: Warehouse, schema: str) -> None:
+    """The seven models in exactly `schema`, FOCUS names in their case, no bookkeeping columns."""
+    columns = warehouse.rows(
+        "SELECT table_name, column_name FROM information_schema.columns"
+        f" WHERE table_schema = '{schema}'"
+    )
+    assert {table for table, _ in columns} == MODELS
+    focus = {column for table, column in columns if table == "focus_costs"}
+    assert set(FOCUS_COLUMNS) <= focus
+    assert not [c for _, c in columns if c.startswith("_dlt") or c == "_costsync_deleted"]
+
+
+def test_duckdb_models_match_the_sources_before_and_after_a_restatement(
+    env: Env, dbt_work: Path
+) -> None:
+    project_files = set(dbt_demo.DBT_PROJECT_DIR.iterdir())
+    warehouse = DuckDBWarehouse(
+        env.duckdb_path, {"stackspend": "stackspend", "levelfour": "levelfour"}
+    )
+    sync_duckdb(env)
+    shown = dbt_demo.build_and_show(str(env.duckdb_path))  # as `costsync demo` builds them
+    before = api_totals(env)
+    count, total = before["stackspend"]
+    assert f"stackspend  {count:>7,} charges  {total:>14,.2f} USD BilledCost" in shown, shown
+    assert f"rollups): {DAYS} days, all differences zero" in shown
+    assert_model_layout(warehouse, "analytics")
+    assert_models_match(warehouse, "analytics", before)
+
+    restate(env)
+    sync_duckdb(env)
+    assert_built(build_duckdb(env, dbt_work))
+    after = api_totals(env)
+    assert after["stackspend"] != before["stackspend"]
+    assert after["levelfour"] != before["levelfour"]
+    assert_models_match(warehouse, "analytics", after)
+    assert set(dbt_demo.DBT_PROJECT_DIR.iterdir()) == project_files  # no target/ or logs/
+
+
+@pytest.mark.postgres
+def test_postgres_models_match_the_sources_before_and_after_a_restatement(
+    env: Env, pg_datasets: dict[str, str], postgres_url: str, dbt_work: Path
+) -> None:
+    warehouse = PostgresWarehouse(postgres_url, pg_datasets)
+    schema = analytics_schema(pg_datasets)
+    sync_postgres(env, pg_datasets)
+    assert_built(build_postgres(postgres_url, pg_datasets, dbt_work))
+    assert_model_layout(warehouse, schema)
+    assert_models_match(warehouse, schema, api_totals(env))
+
+    restate(env)
+    sync_postgres(env, pg_datasets)
+    assert_built(build_postgres(postgres_url, pg_datasets, dbt_work))
+    assert_models_match(warehouse, schema, api_totals(env))
+
+
+def test_a_rollup_that_disagrees_fails_the_build_or_warns_when_asked(
+    env: Env, dbt_work: Path
+) -> None:
+    assert env.sync("stackspend").code == 0
+    with duckdb.connect(str(env.duckdb_path)) as db:
+        db.execute(
+            "UPDATE stackspend.daily_rollups SET cost_usd = cost_usd + 0.01"
+            " WHERE group_by = 'provider' AND provider_type = 'aws' AND date = ?",
+            [START],
+        )
+    reconciliation = ["--select", "+stackspend_reconciliation", "--indirect-selection", "cautious"]
+
+    assert build_duckdb(env, dbt_work, *reconciliation).returncode == 1
+    assert failed_tests(dbt_work) == {"zero_difference_stackspend_reconciliation_provider_diff"}
+    gaps = DuckDBWarehouse(env.duckdb_path, {}).rows(
+        "SELECT usage_date, provider, provider_diff FROM analytics.stackspend_reconciliation"
+        " WHERE provider_diff <> 0"
+    )
+    assert gaps == [(START, "aws", Decimal("-0.01"))]
+
+    warn = ["--vars", '{"reconciliation_severity": "warn"}']
+    assert_built(build_duckdb(env, dbt_work, *reconciliation, *warn))
+    assert failed_tests(dbt_work, status="warn") == {
+        "zero_difference_stackspend_reconciliation_provider_diff"
+    }
+
+
+def failed_tests(dbt_work: Path, status: str = "fail") -> set[str]:
+    """The tests of the last DuckDB build that ended with `status`, without the package prefix."""
+    results = json.loads((dbt_work / "duckdb" / "target" / "run_results.json").read_text())
+    return {
+        r["unique_id"].split(".")[2].removeprefix("costsync_")
+        for r in results["results"]
+        if r["unique_id"].startswith("test.") and r["status"] == status
+    }
+
+
+def test_build_and_show_without_dbt_returns_a_one_line_hint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    find_spec = importlib.util.find_spec
+
+    def without_dbt(name: str, *args: object) -> object:
+        return None if name.split(".")[0] == "dbt" else find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_dbt)
+    shown = dbt_demo.build_and_show(str(tmp_path / "costsync_demo.duckdb"))
+    assert shown == dbt_demo.DBT_HINT
+    assert len(shown.splitlines()) == 1 and "'.[dbt]'" in shown
