@@ -36,9 +36,21 @@ POINTS: dict[str, tuple[str, str, int]] = {
     "merge-sql": ("dlt.destinations.sql_client:SqlClientBase.execute_many", "after", 1),
     "complete-package": ("dlt.load.load:Load.complete_package", "before", 1),
     "second-load": ("dlt.load.load:Load.complete_package", "before", 2),
+    # after the warehouse committed a job, before dlt recorded it: the job runs again
+    "job-unrecorded": ("dlt.common.destination.client:RunnableLoadJob._release", "before", 1),
     "levelfour-page": ("sources.levelfour.client:LevelFourClient.breakdown", "after", 2),
 }
-LEVELFOUR_POINTS = ("levelfour-page", "month-end", "before-load", "merge-sql", "second-load")
+# the same point at later calls: each load job in turn is the one run twice
+LATER_CALLS = ("job-unrecorded@2", "job-unrecorded@3")
+LEVELFOUR_POINTS = (
+    "levelfour-page",
+    "month-end",
+    "before-load",
+    "merge-sql",
+    "second-load",
+    "job-unrecorded",
+    "job-unrecorded@2",
+)
 
 
 def arm(point: str) -> None:

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Env
-from tests.crash import LEVELFOUR_POINTS, POINTS
+from tests.crash import LATER_CALLS, LEVELFOUR_POINTS, POINTS
 from tests.test_levelfour_sync import assert_matches
 from tests.test_postgres import START
 from tests.test_stackspend_sync import assert_warehouse_matches_api
 from tests.warehouse import LINE_ITEM_FIELDS, PostgresWarehouse, truth_rows
 
 ROOT = Path(__file__).parent.parent
+STACKSPEND_POINTS = sorted([*(p for p in POINTS if p not in LEVELFOUR_POINTS[:2]), *LATER_CALLS])
 
 
 def killed_sync(point: str, *args: str) -> None:
@@ -41,7 +42,7 @@ def windows(env: Env) -> Env:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point", sorted(p for p in POINTS if p not in LEVELFOUR_POINTS[:2]))
+@pytest.mark.parametrize("point", STACKSPEND_POINTS)
 def test_killed_duckdb_sync_then_rerun_is_exact(windows: Env, point: str) -> None:
     env = windows
     killed_sync(
@@ -72,7 +73,7 @@ def test_killed_levelfour_sync_then_rerun_is_exact(env: Env, point: str) -> None
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point", sorted(p for p in POINTS if p not in LEVELFOUR_POINTS[:2]))
+@pytest.mark.parametrize("point", STACKSPEND_POINTS)
 def test_killed_postgres_sync_then_rerun_is_exact(
     windows: Env, point: str, pg_datasets: dict[str, str], postgres_url: str
 ) -> None:

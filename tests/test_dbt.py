@@ -177,7 +177,7 @@ def assert_model_layout(warehouse: Warehouse, schema: str) -> None:
     assert {table for table, _ in columns} == MODELS
     focus = {column for table, column in columns if table == "focus_costs"}
     assert set(FOCUS_COLUMNS) <= focus
-    assert not [c for _, c in columns if c.startswith("_dlt") or c == "_costsync_deleted"]
+    assert not [c for _, c in columns if c.startswith(("_dlt", "_costsync"))]
 
 
 def test_duckdb_models_match_the_sources_before_and_after_a_restatement(

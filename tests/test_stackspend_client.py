@@ -11,6 +11,7 @@ import responses
 from sources.shared.errors import (
     AuthenticationError,
     ForbiddenError,
+    PagingError,
     PlanRestrictedError,
     RequestValidationError,
     RetriesExhaustedError,
@@ -321,7 +322,7 @@ def test_more_decimals_than_the_column_holds_is_a_schema_error(client: StackSpen
 
 
 ROLLUPS = f"{BASE}/api/v1/public/rollups/daily"
-ROLLUP = '{"date":"2025-01-15","cost_usd":%s,"provider_type":"aws","service":null,"category":null}'
+ROLLUP = '{"date":"2025-01-15","cost_usd":%s,"provider_type":"%s","service":null,"category":null}'
 
 
 def paged(rows: str, cursor: str | None, has_more: str | None) -> str:
@@ -337,10 +338,25 @@ def test_rollups_follow_a_cursor_the_api_sends(client: StackSpendClient, has_mor
 
     def answer(request: object) -> tuple[int, dict, str]:
         if request.params.get("cursor") == "c2":  # type: ignore[attr-defined]
-            return 200, {}, paged(ROLLUP % "1.5", None, "false")
-        return 200, {}, paged(ROLLUP % "2.5", "c2", has_more)
+            return 200, {}, paged(ROLLUP % ("1.5", "gcp"), None, "false")
+        return 200, {}, paged(ROLLUP % ("2.5", "aws"), "c2", has_more)
 
     responses.add_callback(responses.GET, ROLLUPS, callback=answer)
     tables = list(rollup_tables(client, Window(DAY, DAY)))
     costs = [str(v) for t in tables for v in t.column("cost_usd").to_pylist()]
     assert sorted(costs) == sorted(["2.500000000000000000", "1.500000000000000000"] * 3)
+
+
+@responses.activate
+def test_a_rollup_served_twice_is_refused(client: StackSpendClient) -> None:
+    from sources.shared.windows import Window
+    from sources.stackspend.helpers import rollup_tables
+
+    def answer(request: object) -> tuple[int, dict, str]:
+        if request.params.get("cursor") == "c2":  # type: ignore[attr-defined]
+            return 200, {}, paged(ROLLUP % ("1.5", "aws"), None, "false")
+        return 200, {}, paged(ROLLUP % ("2.5", "aws"), "c2", "true")
+
+    responses.add_callback(responses.GET, ROLLUPS, callback=answer)
+    with pytest.raises(PagingError, match="group_by=provider rollup is served twice"):
+        list(rollup_tables(client, Window(DAY, DAY)))

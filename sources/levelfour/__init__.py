@@ -23,7 +23,7 @@ from sources.levelfour.settings import (
     DEFAULT_START_MONTHS_AGO,
     KEY_PREFIXES,
     SPENDING_BREAKDOWN_COLUMNS,
-    SPENDING_BREAKDOWN_SCHEMA,
+    SPENDING_BREAKDOWN_KEYED,
 )
 from sources.shared.checks import (
     check_api_key,
@@ -34,7 +34,7 @@ from sources.shared.checks import (
 )
 from sources.shared.errors import ConfigError
 from sources.shared.progress import SyncProgress, current_load_scope
-from sources.shared.replace import Replacement, read_windows
+from sources.shared.replace import ROW_KEY_COLUMN, Replacement, read_windows
 from sources.shared.retry import RetryPolicy
 
 KEY = "sources.levelfour"
@@ -118,7 +118,12 @@ def spending_breakdown(
         "spending_breakdown",
         windows[: periods.max_windows],
         lambda window: breakdown_table(client, month_of(window), state),
-        Replacement(SPENDING_BREAKDOWN_SCHEMA, "period", lambda window: [month_of(window)]),
+        Replacement(
+            SPENDING_BREAKDOWN_KEYED,
+            "period",
+            lambda window: [month_of(window)],
+            required=(ROW_KEY_COLUMN,),
+        ),
         plan.complete,
         progress,
     )

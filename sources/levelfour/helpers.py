@@ -20,6 +20,7 @@ from sources.levelfour.settings import (
 )
 from sources.shared.arrow_json import conform
 from sources.shared.errors import ApiError, PagingError, SchemaChangeError
+from sources.shared.replace import with_row_key
 from sources.shared.windows import Window
 
 
@@ -35,13 +36,15 @@ def breakdown_table(
     """
     if state.get("format") != "table":
         try:
-            yield _summed(_items_table(list(_pages(client, period, format="raw")), period))
+            raw = _summed(_items_table(list(_pages(client, period, format="raw")), period))
+            yield with_row_key(raw, ("period", *ITEM_KEY))
             return
         except ApiError as error:
             if not _refuses_raw(error):
                 raise
             state["format"] = "table"
-    yield _last_per_key(_items_table(_table_pages(client, period), period))
+    table = _last_per_key(_items_table(_table_pages(client, period), period))
+    yield with_row_key(table, ("period", *ITEM_KEY))
 
 
 def _refuses_raw(error: ApiError) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from sources.shared.arrow_json import MONEY, dlt_columns
-from sources.shared.replace import DELETED_COLUMN
+from sources.shared.replace import DELETED_COLUMN, ROW_KEY_COLUMN, ROW_KEY_FIELD
 
 VENDOR = "LevelFour"
 DEFAULT_BASE_URL = "https://api.levelfour.ai"
@@ -85,8 +85,13 @@ SPENDING_BREAKDOWN_SCHEMA = pa.schema(
         pa.field(DELETED_COLUMN, pa.bool_()),
     ]
 )
+# The table as loaded: the API's fields and the row key (see sources.shared.replace).
+SPENDING_BREAKDOWN_KEYED = SPENDING_BREAKDOWN_SCHEMA.append(ROW_KEY_FIELD)
 SPENDING_BREAKDOWN_COLUMNS = dlt_columns(
-    SPENDING_BREAKDOWN_SCHEMA,
+    SPENDING_BREAKDOWN_KEYED,
     period={"merge_key": True},
-    **{DELETED_COLUMN: {"hard_delete": True}},
+    **{
+        DELETED_COLUMN: {"hard_delete": True},
+        ROW_KEY_COLUMN: {"primary_key": True},
+    },
 )

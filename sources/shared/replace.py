@@ -6,6 +6,11 @@ before the new rows go in. A key value the API now returns nothing for has
 no rows to trigger that delete, so the loop below adds a marker row for it,
 flagged in a `hard_delete` column: dlt deletes that key's rows and loads
 nothing in the marker's place.
+
+dlt may run a load job again after a crash, loading its rows into the
+staging table twice. Tables whose natural key has nullable parts carry that
+key joined into one non-null `ROW_KEY_COLUMN`, their primary key, so the
+merge keeps one row per key however often a job ran.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from sources.shared.windows import Window
 
 DELETED_COLUMN = "_costsync_deleted"
 DELETED_MARKER = "deleted:"
+ROW_KEY_COLUMN = "_costsync_key"
+ROW_KEY_FIELD = pa.field(ROW_KEY_COLUMN, pa.string(), nullable=False)
 # dlt's per-item overhead is ~4 ms; handing it ~50k rows at a time keeps that small.
 BATCH_ROWS = 50_000
 
@@ -97,6 +104,27 @@ def read_windows(
         if emptied:
             yield replacement.markers(emptied)
         complete(window, sorted(seen))
+
+
+def with_row_key(table: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """`table` with `ROW_KEY_COLUMN` set to its `columns` joined, null-safe and unambiguous.
+
+    Each part is `<length>:<text>`, or `-` for null, so no two key tuples share
+    a joined key (null and "" differ, and a `|` inside a value cannot shift
+    the parts).
+    """
+    parts = [_key_part(table.column(name)) for name in columns]
+    key = pc.binary_join_element_wise(*parts, "|")
+    index = table.schema.get_field_index(ROW_KEY_COLUMN)
+    if index == -1:
+        return table.append_column(ROW_KEY_FIELD, key)
+    return table.set_column(index, ROW_KEY_FIELD, key)
+
+
+def _key_part(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    text = pc.cast(column, pa.string())
+    length = pc.cast(pc.utf8_length(text), pa.string())
+    return pc.fill_null(pc.binary_join_element_wise(length, text, ":"), "-")
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:

@@ -24,7 +24,7 @@ from sources.shared.checks import (
     parse_day,
 )
 from sources.shared.progress import SyncProgress, current_load_scope
-from sources.shared.replace import Replacement, read_windows
+from sources.shared.replace import ROW_KEY_COLUMN, Replacement, read_windows
 from sources.shared.retry import RetryPolicy
 from sources.shared.windows import Window, WindowPlan
 from sources.stackspend.client import StackSpendClient
@@ -32,7 +32,7 @@ from sources.stackspend.helpers import anomaly_pages, line_item_pages, rollup_ta
 from sources.stackspend.settings import (
     ANOMALIES_COLUMNS,
     DAILY_ROLLUPS_COLUMNS,
-    DAILY_ROLLUPS_SCHEMA,
+    DAILY_ROLLUPS_KEYED,
     DEFAULT_ANOMALY_LOOKBACK_DAYS,
     DEFAULT_BASE_URL,
     DEFAULT_LOOKBACK_DAYS,
@@ -165,7 +165,7 @@ def daily_rollups(
         sync,
         progress,
         lambda window: rollup_tables(client, window),
-        Replacement(DAILY_ROLLUPS_SCHEMA, "date", _days, required=("group_by",)),
+        Replacement(DAILY_ROLLUPS_KEYED, "date", _days, required=("group_by", ROW_KEY_COLUMN)),
         client.session.base_url,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from sources.shared.arrow_json import MONEY, TIMESTAMP, dlt_columns
-from sources.shared.replace import DELETED_COLUMN
+from sources.shared.replace import DELETED_COLUMN, ROW_KEY_COLUMN, ROW_KEY_FIELD
 
 VENDOR = "StackSpend"
 DEFAULT_BASE_URL = "https://api.stackspend.com"
@@ -101,6 +101,8 @@ DAILY_ROLLUPS_SCHEMA = pa.schema(
         pa.field(DELETED_COLUMN, pa.bool_()),
     ]
 )
+# A rollup row's natural key; its parts other than date and group_by may be null.
+DAILY_ROLLUPS_KEY = ("date", "group_by", "provider_type", "service", "category")
 ANOMALIES_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),
@@ -122,9 +124,14 @@ LINE_ITEMS_COLUMNS = dlt_columns(
     id={"primary_key": True},
     **{DELETED_COLUMN: {"hard_delete": True}},
 )
+# The table as loaded: the API's fields and the row key (see sources.shared.replace).
+DAILY_ROLLUPS_KEYED = DAILY_ROLLUPS_SCHEMA.append(ROW_KEY_FIELD)
 DAILY_ROLLUPS_COLUMNS = dlt_columns(
-    DAILY_ROLLUPS_SCHEMA,
+    DAILY_ROLLUPS_KEYED,
     date={"merge_key": True},
-    **{DELETED_COLUMN: {"hard_delete": True}},
+    **{
+        DELETED_COLUMN: {"hard_delete": True},
+        ROW_KEY_COLUMN: {"primary_key": True},
+    },
 )
 ANOMALIES_COLUMNS = dlt_columns(ANOMALIES_SCHEMA, id={"primary_key": True})
