@@ -11,12 +11,16 @@ from typing import Any
 
 import dlt
 from dlt.destinations.adapters import bigquery_adapter
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.sources import DltSource
 
 from sources.shared.errors import ConfigError
 
 DESTINATIONS = ("duckdb", "postgres", "bigquery")
 DEFAULT_DUCKDB_PATH = "costsync.duckdb"
+# DuckDB's working memory while loading; a larger merge spills to `<file>.tmp`
+# instead, so a sync's peak memory does not grow with the rows per window.
+DUCKDB_MEMORY_LIMIT = "128MB"
 
 # BigQuery layout: partitions and clusters that match how the tables are queried.
 BIGQUERY_HINTS: dict[str, dict[str, Any]] = {
@@ -42,7 +46,8 @@ def destination_for(name: str, duckdb_path: str | None) -> tuple[Any, str, str |
         path = duckdb_path or (configured if isinstance(configured, str) else DEFAULT_DUCKDB_PATH)
         if "://" not in path:
             path = os.path.abspath(path)
-        return dlt.destinations.duckdb(credentials=path), f"duckdb {path}", path
+        credentials = DuckDbCredentials(path, global_config={"memory_limit": DUCKDB_MEMORY_LIMIT})
+        return dlt.destinations.duckdb(credentials=credentials), f"duckdb {path}", path
     if name == "postgres":
         # No UNIQUE constraints: after a crash dlt may run a job the warehouse had
         # already committed once more, and a constraint on `_dlt_pipeline_state`'s
