@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/costsync demo
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench.py --scale-rows 5000000
 
 dbt: $(STAMP)
 	$(BIN)/dbt build --project-dir dbt --profiles-dir dbt --target duckdb

@@ -1,7 +1,8 @@
 """costsync benchmarks against the sandbox: throughput, the rest_api baseline, pacing, incremental.
 
-    make bench                                       # every section, 1,000,000 line items
+    make bench                                       # every section, 1M and 5M line items
     python benchmarks/bench.py --rows 5000000        # the large throughput figure
+    python benchmarks/bench.py --sections throughput --scale-rows 5000000  # 1M vs 5M
     python benchmarks/bench.py --sections pacing --runs 1
 
 The sandbox runs in its own process (`costsync sandbox`) with its pages
@@ -140,11 +141,19 @@ def timed_sync(
     )
 
 
-def throughput(rows: int, runs: int, destinations: list[str]) -> dict[str, float]:
+@dataclass
+class Figures:
+    """Medians of one throughput measurement."""
+
+    rows_per_second: float
+    peak_rss_mb: float
+
+
+def throughput(rows: int, runs: int, destinations: list[str]) -> dict[str, Figures]:
     """N line items, no rate limit, into a fresh DuckDB file / Postgres schema."""
     per_day = -(-rows // DAYS)
     args = ("--resources", "line_items", "--start-date", _first_day())
-    medians: dict[str, float] = {}
+    medians: dict[str, Figures] = {}
     with sandbox(per_day) as server:
         _warm_up(server, args)
         for destination in destinations:
@@ -158,8 +167,23 @@ def throughput(rows: int, runs: int, destinations: list[str]) -> dict[str, float
                     if destination == "postgres":
                         _drop_postgres_dataset(_dataset(Path(workdir)))
             _report(measured)
-            medians[destination] = statistics.median(r.rows_per_second for r in measured)
+            medians[destination] = Figures(
+                statistics.median(r.rows_per_second for r in measured),
+                statistics.median(r.peak_rss_mb for r in measured),
+            )
     return medians
+
+
+def scaling(small: Figures, large: Figures, small_rows: int, large_rows: int) -> None:
+    """How the DuckDB figures change from `small_rows` to `large_rows` line items."""
+    print(f"\n## Scaling: {large_rows:,} vs {small_rows:,} line items → duckdb")
+    ratio = large.peak_rss_mb / small.peak_rss_mb
+    print(
+        f"  peak RSS ratio  {ratio:>12.2f} x"
+        f"   ({large.peak_rss_mb:,.0f} MB vs {small.peak_rss_mb:,.0f} MB)"
+    )
+    speed = large.rows_per_second / small.rows_per_second
+    print(f"  rows/s ratio    {speed:>12.2f} x")
 
 
 def baseline(rows: int, costsync_rows_per_second: float | None) -> None:
@@ -339,6 +363,12 @@ with pipeline.sql_client() as client:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="line items for throughput")
+    parser.add_argument(
+        "--scale-rows",
+        type=int,
+        default=0,
+        help="also sync this many line items into DuckDB and compare (e.g. 5000000)",
+    )
     parser.add_argument("--baseline-rows", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sections", default=",".join(SECTIONS))
@@ -346,11 +376,15 @@ def main() -> None:
     args = parser.parse_args()
     print(f"costsync benchmarks — {os.cpu_count()} cores, python {sys.version.split()[0]}")
     sections = args.sections.split(",")
-    rates: dict[str, float] = {}
+    rates: dict[str, Figures] = {}
     if "throughput" in sections:
         rates = throughput(args.rows, args.runs, args.destinations.split(","))
+        if args.scale_rows and "duckdb" in rates:
+            large = throughput(args.scale_rows, args.runs, ["duckdb"])["duckdb"]
+            scaling(rates["duckdb"], large, args.rows, args.scale_rows)
     if "baseline" in sections:
-        baseline(args.baseline_rows, rates.get("duckdb"))
+        duckdb = rates.get("duckdb")
+        baseline(args.baseline_rows, duckdb.rows_per_second if duckdb else None)
     if "pacing" in sections:
         pacing(args.runs)
     if "incremental" in sections:
