@@ -20,7 +20,7 @@ DESTINATIONS = ("duckdb", "postgres", "bigquery")
 DEFAULT_DUCKDB_PATH = "costsync.duckdb"
 # DuckDB's working memory while loading; a larger merge spills to `<file>.tmp`
 # instead, so a sync's peak memory does not grow with the rows per window.
-DUCKDB_MEMORY_LIMIT = "128MB"
+DUCKDB_MEMORY_LIMIT = "80MB"
 
 # BigQuery layout: partitions and clusters that match how the tables are queried.
 BIGQUERY_HINTS: dict[str, dict[str, Any]] = {

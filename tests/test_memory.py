@@ -25,4 +25,4 @@ def test_duckdb_loads_run_with_a_bounded_working_memory(tmp_path: Path) -> None:
     with pipeline.sql_client() as client:
         limit = client.execute_sql("SELECT current_setting('memory_limit')")[0][0]
     assert path == str(tmp_path / "m.duckdb")
-    assert limit == "122.0 MiB"  # 128 MB
+    assert limit == "76.2 MiB"  # 80 MB
