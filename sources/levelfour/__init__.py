@@ -23,6 +23,7 @@ from sources.levelfour.settings import (
     DEFAULT_START_MONTHS_AGO,
     KEY_PREFIXES,
     SPENDING_BREAKDOWN_COLUMNS,
+    SPENDING_BREAKDOWN_KEY,
     SPENDING_BREAKDOWN_KEYED,
 )
 from sources.shared.checks import (
@@ -34,7 +35,7 @@ from sources.shared.checks import (
 )
 from sources.shared.errors import ConfigError
 from sources.shared.progress import SyncProgress, current_load_scope
-from sources.shared.replace import ROW_KEY_COLUMN, Replacement, read_windows
+from sources.shared.replace import Replacement, read_windows
 from sources.shared.retry import RetryPolicy
 
 KEY = "sources.levelfour"
@@ -122,7 +123,7 @@ def spending_breakdown(
             SPENDING_BREAKDOWN_KEYED,
             "period",
             lambda window: [month_of(window)],
-            required=(ROW_KEY_COLUMN,),
+            row_key=SPENDING_BREAKDOWN_KEY,
         ),
         plan.complete,
         progress,

@@ -13,6 +13,7 @@ from sources.levelfour.settings import (
     BREAKDOWN_PATH,
     ITEM_KEY,
     MAX_PAGES,
+    SPENDING_BREAKDOWN_KEY,
     SPENDING_BREAKDOWN_SCHEMA,
     TABLE_PAGE_SIZE,
     TABLE_SORTS,
@@ -20,7 +21,6 @@ from sources.levelfour.settings import (
 )
 from sources.shared.arrow_json import conform
 from sources.shared.errors import ApiError, PagingError, SchemaChangeError
-from sources.shared.replace import with_row_key
 from sources.shared.windows import Window
 
 
@@ -36,15 +36,13 @@ def breakdown_table(
     """
     if state.get("format") != "table":
         try:
-            raw = _summed(_items_table(list(_pages(client, period, format="raw")), period))
-            yield with_row_key(raw, ("period", *ITEM_KEY))
+            yield _summed(_items_table(list(_pages(client, period, format="raw")), period))
             return
         except ApiError as error:
             if not _refuses_raw(error):
                 raise
             state["format"] = "table"
-    table = _last_per_key(_items_table(_table_pages(client, period), period))
-    yield with_row_key(table, ("period", *ITEM_KEY))
+    yield _last_per_key(_items_table(_table_pages(client, period), period))
 
 
 def _refuses_raw(error: ApiError) -> bool:
@@ -208,7 +206,7 @@ def _with_period(items: pa.Table, period: str) -> pa.Table:
 
 def _summed(table: pa.Table) -> pa.Table:
     """One row per item key: raw records that share a key have their costs added up."""
-    keys = ["period", *ITEM_KEY]
+    keys = list(SPENDING_BREAKDOWN_KEY)
     if len(set(_row_keys(table, keys))) == table.num_rows:
         return table
     money = ("cost", "previous_cost")
@@ -236,11 +234,11 @@ def _change_percentage(cost: pa.ChunkedArray, previous: pa.ChunkedArray) -> pa.A
 
 def _last_per_key(table: pa.Table) -> pa.Table:
     """One row per item key, the last read (table pages read in several passes overlap)."""
-    last = {key: index for index, key in enumerate(_row_keys(table, ["period", *ITEM_KEY]))}
+    last = {key: index for index, key in enumerate(_row_keys(table, SPENDING_BREAKDOWN_KEY))}
     if len(last) == table.num_rows:
         return table
     return table.take(sorted(last.values()))
 
 
-def _row_keys(table: pa.Table, columns: list[str]) -> list[tuple[Any, ...]]:
+def _row_keys(table: pa.Table, columns: Sequence[str]) -> list[tuple[Any, ...]]:
     return list(zip(*(table.column(c).to_pylist() for c in columns), strict=True))

@@ -85,6 +85,8 @@ SPENDING_BREAKDOWN_SCHEMA = pa.schema(
         pa.field(DELETED_COLUMN, pa.bool_()),
     ]
 )
+# A breakdown row's natural key; every part but period may be null.
+SPENDING_BREAKDOWN_KEY = ("period", *ITEM_KEY)
 # The table as loaded: the API's fields and the row key (see sources.shared.replace).
 SPENDING_BREAKDOWN_KEYED = SPENDING_BREAKDOWN_SCHEMA.append(ROW_KEY_FIELD)
 SPENDING_BREAKDOWN_COLUMNS = dlt_columns(

@@ -39,16 +39,22 @@ class Replacement:
     """How one resource's windows replace their rows.
 
     Attributes:
-        schema: the resource's Arrow table layout (with `DELETED_COLUMN`).
+        schema: the resource's Arrow table layout (with `DELETED_COLUMN`, and
+            `ROW_KEY_FIELD` when `row_key` is set).
         column: the merge key column, e.g. usage_date or period.
         keys_of: the key values a window covers (its days, or its month).
-        required: non-null text columns a marker row must fill.
+        row_key: the natural key whose columns `ROW_KEY_COLUMN` joins, for
+            tables whose key has nullable parts; empty when the table has none.
     """
 
     schema: pa.Schema
     column: str
     keys_of: Callable[[Window], Sequence[Any]]
-    required: tuple[str, ...] = ()
+    row_key: tuple[str, ...] = ()
+
+    def keyed(self, table: pa.Table) -> pa.Table:
+        """`table` with its row key column, when the resource has one."""
+        return with_row_key(table, self.row_key) if self.row_key else table
 
     def markers(self, values: Sequence[Any]) -> pa.Table:
         """Marker rows deleting every row of `values`, loading nothing."""
@@ -59,7 +65,7 @@ class Replacement:
                 columns.append(pa.array(values, field.type))
             elif field.name == DELETED_COLUMN:
                 columns.append(pa.array([True] * count, field.type))
-            elif field.name in self.required:
+            elif not field.nullable and pa.types.is_string(field.type):
                 columns.append(pa.array([f"{DELETED_MARKER}{v}" for v in values], field.type))
             else:
                 columns.append(pa.nulls(count, field.type))
@@ -89,7 +95,7 @@ def read_windows(
         tables = ahead.tables() if ahead else read_window(window)
         seen: set[Any] = set()
         batch: list[pa.Table] = []
-        for table in tables:
+        for table in map(replacement.keyed, tables):
             seen.update(pc.unique(table.column(replacement.column)).to_pylist())
             progress.add_rows(resource, table.num_rows)
             batch.append(table)

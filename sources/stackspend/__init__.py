@@ -24,7 +24,7 @@ from sources.shared.checks import (
     parse_day,
 )
 from sources.shared.progress import SyncProgress, current_load_scope
-from sources.shared.replace import ROW_KEY_COLUMN, Replacement, read_windows
+from sources.shared.replace import Replacement, read_windows
 from sources.shared.retry import RetryPolicy
 from sources.shared.windows import Window, WindowPlan
 from sources.stackspend.client import StackSpendClient
@@ -32,6 +32,7 @@ from sources.stackspend.helpers import anomaly_pages, line_item_pages, rollup_ta
 from sources.stackspend.settings import (
     ANOMALIES_COLUMNS,
     DAILY_ROLLUPS_COLUMNS,
+    DAILY_ROLLUPS_KEY,
     DAILY_ROLLUPS_KEYED,
     DEFAULT_ANOMALY_LOOKBACK_DAYS,
     DEFAULT_BASE_URL,
@@ -144,7 +145,7 @@ def line_items(
         sync,
         progress,
         lambda window: line_item_pages(client, window),
-        Replacement(LINE_ITEMS_SCHEMA, "usage_date", _days, required=("id",)),
+        Replacement(LINE_ITEMS_SCHEMA, "usage_date", _days),
         client.session.base_url,
     )
 
@@ -165,7 +166,7 @@ def daily_rollups(
         sync,
         progress,
         lambda window: rollup_tables(client, window),
-        Replacement(DAILY_ROLLUPS_KEYED, "date", _days, required=("group_by", ROW_KEY_COLUMN)),
+        Replacement(DAILY_ROLLUPS_KEYED, "date", _days, row_key=DAILY_ROLLUPS_KEY),
         client.session.base_url,
     )
 

@@ -12,7 +12,6 @@ import pyarrow.compute as pc
 from sources.shared.arrow_json import conform
 from sources.shared.errors import PagingError
 from sources.shared.prefetch import prefetched_pages
-from sources.shared.replace import ROW_KEY_COLUMN, with_row_key
 from sources.shared.windows import Window
 from sources.stackspend.client import Page, StackSpendClient, peek_next_cursor
 from sources.stackspend.settings import (
@@ -51,28 +50,30 @@ def line_item_pages(client: StackSpendClient, window: Window) -> Iterator[pa.Tab
 
 
 def rollup_tables(client: StackSpendClient, window: Window) -> Iterator[pa.Table]:
-    """The window's rollups for each group_by, with `group_by` and row key columns added.
+    """The window's rollups for each group_by, with a `group_by` column added.
 
     A rollup served twice (the same date and group) is refused: keeping one
     copy or adding both up would each be a guess about the day's cost.
     """
     for group_by in ROLLUP_GROUP_BYS:
         fetch = partial(client.daily_rollups, window.start, window.end, group_by)
-        seen: set[str] = set()
+        seen: set[tuple[object, ...]] = set()
         for page in cursor_pages(fetch, ROLLUPS_PATH):
             table = page.items
             table = table.append_column("group_by", pa.array([group_by] * table.num_rows))
-            table = conform(table, DAILY_ROLLUPS_SCHEMA, VENDOR, ROLLUPS_PATH)
-            table = with_row_key(_within(table, "date", window), DAILY_ROLLUPS_KEY)
-            _check_unique(table.column(ROW_KEY_COLUMN).to_pylist(), seen, group_by)
+            table = _within(
+                conform(table, DAILY_ROLLUPS_SCHEMA, VENDOR, ROLLUPS_PATH), "date", window
+            )
+            _check_unique(table, seen, group_by)
             yield table
 
 
-def _check_unique(keys: list[str], seen: set[str], group_by: str) -> None:
-    """Add `keys` to `seen`, refusing one already there."""
-    for key in keys:
+def _check_unique(table: pa.Table, seen: set[tuple[object, ...]], group_by: str) -> None:
+    """Add the rollup keys of `table` to `seen`, refusing one already there."""
+    columns = [table.column(name).to_pylist() for name in DAILY_ROLLUPS_KEY]
+    for key in zip(*columns, strict=True):
         if key in seen:
-            message = f"a group_by={group_by} rollup is served twice (row key {key})"
+            message = f"a group_by={group_by} rollup is served twice (key {key})"
             raise PagingError(VENDOR, ROLLUPS_PATH, 200, message)
         seen.add(key)
 
