@@ -132,8 +132,8 @@ def command_sync(args: argparse.Namespace) -> int:
     check_destination(destination)
     location = {"where": where, **({"duckdb_path": duckdb_path} if duckdb_path else {})}
     dates = vendor.date_args(args.start_date, args.end_date)
-    make_source = for_destination(args.destination, partial(vendor.source, **dates))
     pipeline = runner.make_pipeline(vendor.name, destination, args.dataset, args.pipelines_dir)
+    make_source = for_destination(pipeline, partial(vendor.source, **dates))
     line = ProgressLine(f"{vendor.name} → {where}")
     progress = SyncProgress(listeners=[line])
     try:

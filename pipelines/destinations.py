@@ -10,8 +10,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import dlt
+from dlt.common.schema.utils import get_columns_names_with_prop
 from dlt.destinations.adapters import bigquery_adapter
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+from dlt.destinations.sql_client import SqlClientBase
 from dlt.sources import DltSource
 
 from sources.shared.errors import ConfigError
@@ -29,6 +31,8 @@ BIGQUERY_HINTS: dict[str, dict[str, Any]] = {
     "anomalies": {"partition": "detected_date"},
     "spending_breakdown": {"cluster": ["provider_id"]},
 }
+# How each destination names a stored row: a merge keeps the last staged row per key.
+ROW_IDS = {"duckdb": "rowid", "postgres": "ctid"}
 _CREDENTIALS_HELP = {
     "postgres": "DESTINATION__POSTGRES__CREDENTIALS=postgresql://user:password@host:5432/database",
     "bigquery": "DESTINATION__BIGQUERY__CREDENTIALS__PROJECT_ID, __PRIVATE_KEY, __CLIENT_EMAIL",
@@ -66,19 +70,52 @@ def check_destination(destination: Any) -> None:
         raise ConfigError(f"destination.{name}.credentials", f"are missing: set {how}")
 
 
-def for_destination(name: str, make_source: Callable[..., DltSource]) -> Callable[..., DltSource]:
-    """`make_source` with the destination's table hints applied (BigQuery partitions)."""
-    if name != "bigquery":
-        return make_source
+def for_destination(
+    pipeline: dlt.Pipeline, make_source: Callable[..., DltSource]
+) -> Callable[..., DltSource]:
+    """`make_source` with the hints of `pipeline`'s destination applied: BigQuery
+    partitions, and the merge that keeps one staged row per key by row id."""
+    name = pipeline.destination.destination_name
+    row_id = ROW_IDS.get(name)
+    client = pipeline.sql_client() if row_id else None
 
-    def make_bigquery_source() -> DltSource:
+    def make_destination_source() -> DltSource:
         source = make_source()
-        for resource_name, hints in BIGQUERY_HINTS.items():
-            if resource_name in source.resources:
-                bigquery_adapter(source.resources[resource_name], **hints)
+        if name == "bigquery":
+            for resource_name, hints in BIGQUERY_HINTS.items():
+                if resource_name in source.resources:
+                    bigquery_adapter(source.resources[resource_name], **hints)
+        if row_id and client:
+            keep_one_staged_row(source, row_id, client)
         return source
 
-    return make_bigquery_source
+    return make_destination_source
+
+
+def keep_one_staged_row(source: DltSource, row_id: str, client: SqlClientBase[Any]) -> None:
+    """Merge each primary-keyed delete-insert resource's load keeping, per key, its
+    last staged row, found by `row_id` with a GROUP BY. Rows are staged in the order
+    the API served them, so a key served twice in one load keeps its later copy.
+
+    dlt's own de-duplication numbers every staged row with ROW_NUMBER() over the
+    key, a sort of the whole load; marking the load `deduplicated` and filtering
+    it by row id does the same work at a hash aggregate's cost.
+    """
+    for resource in source.resources.values():
+        disposition = resource.write_disposition
+        table = resource.compute_table_schema()
+        keys = get_columns_names_with_prop(table, "primary_key", include_incomplete=True)
+        if not keys or not isinstance(disposition, dict):
+            continue
+        if disposition.get("strategy") != "delete-insert" or disposition.get("source_filter"):
+            continue
+        with client.with_staging_dataset():
+            staging_table = client.make_qualified_table_name(table["name"])
+        group_by = ", ".join(map(client.escape_column_name, keys))
+        last_rows = f"{row_id} IN (SELECT max({row_id}) FROM {staging_table} GROUP BY {group_by})"
+        resource.apply_hints(
+            write_disposition={**disposition, "deduplicated": True, "source_filter": last_rows}
+        )
 
 
 @contextmanager

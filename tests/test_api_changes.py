@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from sandbox.http import Request, Response
 from sandbox.stackspend import ANOMALIES_PATH, LINE_ITEMS_PATH, StackSpendSandbox
 from tests.conftest import TODAY, Env
 from tests.test_stackspend_sync import START, counts, state_of
-from tests.warehouse import rows, table_exists
+from tests.warehouse import PostgresWarehouse, rows, table_exists
 
 Rewrite = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -134,6 +135,44 @@ def test_a_line_item_moved_to_a_reread_day_leaves_its_old_day(env: Env) -> None:
         env.duckdb_path, "SELECT COUNT(*) - COUNT(DISTINCT id) FROM stackspend.line_items"
     )
     assert duplicates == [(0,)]
+
+
+def served_again_later(amount: Decimal) -> tuple[Rewrite, list[str]]:
+    """A rewrite that serves each page's first line item again, with `amount`, at the end
+    of the next page; returns it and the ids it served twice."""
+    repeated: list[str] = []
+    previous: list[dict[str, Any]] = []
+
+    def rewrite(body: dict[str, Any]) -> dict[str, Any]:
+        if previous:
+            body["data"].append({**previous[0], "net_amount_usd": amount})
+            repeated.append(previous[0]["id"])
+        previous[:] = body["data"][:1]
+        return body
+
+    return rewrite, repeated
+
+
+@pytest.mark.parametrize("destination", ["duckdb", "postgres"])
+def test_a_line_item_served_twice_in_one_window_keeps_the_copy_served_last(
+    env: Env, destination: str, request: pytest.FixtureRequest
+) -> None:
+    env.stackspend.rewrite, repeated = served_again_later(Decimal("7.25"))
+    if destination == "duckdb":
+        assert env.sync().code == 0
+        table, query = "stackspend.line_items", partial(rows, env.duckdb_path)
+    else:
+        datasets = request.getfixturevalue("pg_datasets")
+        result = env.sync_postgres("stackspend", datasets["stackspend"])
+        assert result.code == 0, result.err
+        warehouse = PostgresWarehouse(request.getfixturevalue("postgres_url"), datasets)
+        table, query = f'"{datasets["stackspend"]}".line_items', warehouse.rows
+    assert len(repeated) >= 2
+    ids = ", ".join(f"'{item_id}'" for item_id in repeated)
+    found = query(f"SELECT id, net_amount_usd FROM {table} WHERE id IN ({ids}) ORDER BY id")
+    assert found == [(item_id, Decimal("7.25")) for item_id in sorted(repeated)]
+    served = len(env.stackspend.line_items(START, TODAY))
+    assert query(f"SELECT COUNT(*), COUNT(DISTINCT id) FROM {table}") == [(served, served)]
 
 
 class NullSeverities(Drifting):
