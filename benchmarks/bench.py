@@ -342,6 +342,13 @@ def _sync_seconds(summary: str) -> float:
     return float(first.rsplit(",", 1)[-1].strip().removesuffix(" s"))
 
 
+def _cpu_reference() -> float:
+    """Seconds one core takes for a fixed pure-Python loop."""
+    started = time.perf_counter()
+    sum(range(10**8))
+    return time.perf_counter() - started
+
+
 def _dataset(workdir: Path) -> str:
     return f"bench_{workdir.name.lower()}"
 
@@ -416,6 +423,10 @@ def main() -> None:
     parser.add_argument("--destinations", default="duckdb,postgres")
     args = parser.parse_args()
     print(f"costsync benchmarks — {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    print(
+        f"cpu reference: sum(range(10**8)) in {_cpu_reference():.2f} s"
+        " (compare machines by it: the figures below scale with it)"
+    )
     sections = args.sections.split(",")
     rates: dict[str, Figures] = {}
     if "throughput" in sections:

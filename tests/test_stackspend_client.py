@@ -241,6 +241,27 @@ def test_pacing_spaces_requests_evenly(clock: FakeClock) -> None:
     assert sent == [0.0, 0.5, 1.0, 1.5, 2.0]
 
 
+def test_pacing_keeps_to_its_timeline_when_wake_ups_come_late(clock: FakeClock) -> None:
+    limiter = RateLimiter(120, clock=clock, sleep=lambda seconds: clock.sleep(seconds + 0.005))
+    sent = []
+    for _ in range(5):
+        limiter.release(limiter.acquire())
+        sent.append(clock.now)
+    # each wake-up is 5 ms late, and the lateness does not add up
+    assert sent == pytest.approx([0.0, 0.505, 1.005, 1.505, 2.005])
+
+
+def test_pacing_after_a_pause_in_requests_spaces_them_again(clock: FakeClock) -> None:
+    limiter = RateLimiter(120, clock=clock, sleep=clock.sleep)
+    limiter.release(limiter.acquire())
+    clock.now = 10.0  # nothing was asked for a while: no burst to catch up
+    sent = []
+    for _ in range(3):
+        limiter.release(limiter.acquire())
+        sent.append(clock.now)
+    assert sent == [10.0, 10.5, 11.0]
+
+
 def test_pacing_counts_time_spent_waiting_for_responses(clock: FakeClock) -> None:
     limiter = RateLimiter(60, clock=clock, sleep=clock.sleep)
     limiter.acquire()

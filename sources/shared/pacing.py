@@ -2,8 +2,11 @@
 
 APIs count requests in a rolling minute. Sending one request every
 60/limit seconds never exceeds such a window, and never idles either: the
-wait is measured from when the previous request was *sent*, so time spent
-waiting for responses counts toward the interval.
+wait is measured from when the previous request was *due*, so time spent
+waiting for responses counts toward the interval, and a wake-up that comes
+a little late (a sleep that overran, a thread waiting for the GIL) does not
+push every later request back: over a thousand requests those few
+milliseconds would add up to seconds.
 
 The server times a request when it arrives, somewhere between when we sent
 it and when its answer came back. So a request may go only once the one
@@ -52,6 +55,7 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._recent: deque[Ticket] = deque(maxlen=requests_per_minute)
+        self._due: float | None = None  # when the last request was due on the even timeline
         self._lock = threading.Lock()
         self.waited_seconds = 0.0
 
@@ -63,6 +67,7 @@ class RateLimiter:
                 self._sleep(delay)
             ticket = Ticket(self._clock())
             self._recent.append(ticket)
+            self._due = self._slot(ticket.sent)
             return ticket
 
     def release(self, ticket: Ticket) -> None:
@@ -75,10 +80,22 @@ class RateLimiter:
             self.waited_seconds += seconds
             self._sleep(seconds)
 
+    def _slot(self, sent: float) -> float:
+        """The slot on the even timeline of a request sent at `sent`.
+
+        A request less than an interval late keeps its slot, so the lateness
+        does not add up; one later than that (nothing was asked for a while)
+        starts the timeline again, rather than catching up in a burst.
+        """
+        if self._due is None:
+            return sent
+        due = self._due + self.interval
+        return due if sent - due < self.interval else sent
+
     def _delay(self, now: float) -> float:
-        if not self._recent:
+        if self._due is None:
             return 0.0
-        spacing = self._recent[-1].sent + self.interval - now
+        spacing = self._due + self.interval - now
         window = 0.0
         if len(self._recent) == self.requests_per_minute:
             oldest = self._recent[0]
