@@ -29,7 +29,7 @@ from pipelines.destinations import (
     DESTINATIONS,
     check_destination,
     destination_for,
-    duckdb_writer_lock,
+    duckdb_session,
     for_destination,
 )
 from pipelines.vendors import VENDORS, Vendor
@@ -144,7 +144,7 @@ def command_sync(args: argparse.Namespace) -> int:
             args.full_refresh,
             progress,
             location,
-            destination_lock=duckdb_writer_lock(duckdb_path),
+            destination_session=duckdb_session(duckdb_path),
         )
     except ConfigFieldMissingException as error:
         raise _missing_config(error, vendor) from None

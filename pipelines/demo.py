@@ -11,7 +11,7 @@ import duckdb
 
 from pipelines import dbt_demo, runner
 from pipelines.console import summary
-from pipelines.destinations import destination_for, for_destination
+from pipelines.destinations import destination_for, duckdb_session, for_destination
 from pipelines.vendors import VENDORS, Vendor
 from sandbox import levelfour, stackspend
 from sandbox.http import SandboxServer
@@ -57,12 +57,17 @@ def sandbox_apps() -> list:
 
 def sync_vendor(vendor: Vendor, url: str, duckdb_path: str, pipelines_dir: str) -> str:
     """Sync one vendor from the sandbox into `duckdb_path`, from scratch; its summary."""
-    destination, where, _ = destination_for("duckdb", duckdb_path)
+    destination, where, path = destination_for("duckdb", duckdb_path)
     pipeline = runner.make_pipeline(vendor.name, destination, pipelines_dir=pipelines_dir)
     make_source = partial(
         vendor.source, api_key=DEMO_KEYS[vendor.name], base_url=url, requests_per_minute=100_000
     )
-    result = runner.sync(pipeline, for_destination(pipeline, make_source), full_refresh=True)
+    result = runner.sync(
+        pipeline,
+        for_destination(pipeline, make_source),
+        full_refresh=True,
+        destination_session=duckdb_session(path),
+    )
     return summary(result, where)
 
 

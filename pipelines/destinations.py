@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import dlt
+import duckdb
 from dlt.common.schema.utils import get_columns_names_with_prop
 from dlt.destinations.adapters import bigquery_adapter
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
@@ -116,6 +117,26 @@ def keep_one_staged_row(source: DltSource, row_id: str, client: SqlClientBase[An
         resource.apply_hints(
             write_disposition={**disposition, "deduplicated": True, "source_filter": last_rows}
         )
+
+
+@contextmanager
+def duckdb_session(path: str | None) -> Iterator[Any]:
+    """Hold the DuckDB file at `path` for a sync: its writer lock, then one connection.
+
+    Yields the destination that loads through that connection, or None for
+    other destinations (`path` None). dlt would otherwise open the file for
+    each step of each load, about fifteen times a load at tens of ms each.
+    The connection closes (and checkpoints) when the sync ends.
+    """
+    if path is None or "://" in path:
+        yield None
+        return
+    with duckdb_writer_lock(path):
+        connection = duckdb.connect(path, config={"memory_limit": DUCKDB_MEMORY_LIMIT})
+        try:
+            yield dlt.destinations.duckdb(credentials=connection)
+        finally:
+            connection.close()
 
 
 @contextmanager

@@ -72,14 +72,16 @@ def sync(
     full_refresh: bool = False,
     progress: SyncProgress | None = None,
     location: dict[str, str] | None = None,
-    destination_lock: AbstractContextManager[Any] | None = None,
+    destination_session: AbstractContextManager[Any] | None = None,
 ) -> SyncResult:
     """Load every planned window of `make_source(...)`'s resources into `pipeline`.
 
     `make_source()` is called once per load, inside that load's `LoadScope`;
     the first call checks the configuration, before any request.
     `location` (e.g. the DuckDB path) is remembered for `costsync status`.
-    `destination_lock` is held, after the pipeline's own lock, for the loads.
+    `destination_session` is entered, after the pipeline's own lock, for the
+    loads; a destination it yields (e.g. one holding a DuckDB connection)
+    replaces the pipeline's for them.
 
     Raises:
         PipelineBusyError: another sync of this pipeline is running.
@@ -89,11 +91,11 @@ def sync(
     first_scope = LoadScope(resume_only=False, max_windows=1, progress=progress)
     with load_scope(first_scope):
         first = _select(make_source(), resources)
-    with pipeline_lock(pipeline), destination_lock or nullcontext():
-        _finish_interrupted_load(pipeline)
+    with pipeline_lock(pipeline), destination_session or nullcontext() as destination:
+        _finish_interrupted_load(pipeline, destination)
         try:
             loads = _load_windows(
-                pipeline, first, first_scope, make_source, resources, full_refresh
+                pipeline, destination, first, first_scope, make_source, resources, full_refresh
             )
         finally:
             lookahead.stop_all()
@@ -170,6 +172,7 @@ def last_run(pipeline: dlt.Pipeline) -> dict[str, Any] | None:
 
 def _load_windows(
     pipeline: dlt.Pipeline,
+    destination: Any,
     first: DltSource,
     first_scope: LoadScope,
     make_source: SourceFactory,
@@ -177,20 +180,22 @@ def _load_windows(
     full_refresh: bool,
 ) -> int:
     with load_scope(first_scope):
-        pipeline.run(first, refresh="drop_resources" if full_refresh else None)
+        pipeline.run(
+            first, destination=destination, refresh="drop_resources" if full_refresh else None
+        )
     loads = 1
     later_scope = replace(first_scope, resume_only=True)
     while first_scope.progress.has_pending:
         with load_scope(later_scope):
-            pipeline.run(_select(make_source(), resources))
+            pipeline.run(_select(make_source(), resources), destination=destination)
         loads += 1
     return loads
 
 
-def _finish_interrupted_load(pipeline: dlt.Pipeline) -> None:
+def _finish_interrupted_load(pipeline: dlt.Pipeline, destination: Any) -> None:
     """Load what an interrupted sync had already extracted, before reading more."""
     if pipeline.has_pending_data:
-        pipeline.run()
+        pipeline.run(destination=destination)
 
 
 def _select(source: DltSource, resources: list[str] | None) -> DltSource:
