@@ -10,9 +10,9 @@ import dlt
 from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from pipelines.console import describe_position
+from pipelines.console import describe_position, describe_verification, unreconciled_days
 from pipelines.destinations import destination_for
-from pipelines.runner import last_run, positions
+from pipelines.runner import last_run, last_verification, positions
 from pipelines.vendors import VENDORS, Vendor
 
 
@@ -43,6 +43,10 @@ def describe_pipeline(vendor: Vendor, pipelines_dir: str, duckdb_path: str | Non
         count = counts.get(name)
         shown = "   no table" if count is None else f"{count:>11,}"
         lines.append(f"  {name:<{width}} {shown} rows  {position}".rstrip())
+    report = last_verification(pipeline)
+    if report.get("at"):
+        lines.append(f"  last verification {report['at']}:")
+    lines += describe_verification(report, unreconciled_days(positions(pipeline)))
     return lines
 
 

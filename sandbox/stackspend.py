@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sandbox.common import (
@@ -187,6 +188,8 @@ class StackSpendSandbox(SandboxControls):
             REVOKED_KEY: ApiKey(frozenset(SCOPES), revoked=True),
         }
         self.otel_payloads = 0
+        self._skews: dict[date, Decimal] = {}
+        self._restate_on_rollups: list[date] = []
 
     # --- data range and ground truth ---------------------------------------
 
@@ -232,7 +235,7 @@ class StackSpendSandbox(SandboxControls):
         if group_by not in GROUP_BYS:
             raise ValueError(f"group_by must be one of {GROUP_BYS}")
         first, last = self._range(start, end)
-        return self._line_items.rollups(first, last, group_by)
+        return self._rollups(first, last, group_by)
 
     def anomalies(self, since: datetime | str | None = None) -> list[dict[str, Any]]:
         """Every anomaly detected strictly after `since`, oldest first (no limit)."""
@@ -257,6 +260,23 @@ class StackSpendSandbox(SandboxControls):
         first = max(self.start_date, self.end_date - timedelta(days=n_days - 1))
         days = [first + timedelta(days=i) for i in range((self.end_date - first).days + 1)]
         return self.restate(days if n_days else [])
+
+    def skew_rollups(self, day: date | str, amount: Decimal | str) -> None:
+        """Make `day`'s rollups disagree with its line items by `amount` (USD): the first
+        row of each group_by is off by that much, as if the API's aggregates were stale.
+        A later `restate` of the day keeps the skew; `amount` 0 removes it."""
+        moment = parse_day(day) if isinstance(day, str) else day
+        with self._lock:
+            self._skews[moment] = Decimal(amount)
+
+    def restate_before_next_rollups(self, day: date | str) -> None:
+        """Restate `day` just before the next rollups request is answered: a restatement
+        landing between a client's read of the day's line items and of its rollups."""
+        moment = parse_day(day) if isinstance(day, str) else day
+        if not self.start_date <= moment <= self.end_date:
+            raise ValueError(f"{moment.isoformat()} is outside the sandbox's data range")
+        with self._lock:
+            self._restate_on_rollups.append(moment)
 
     def day_versions(self) -> dict[date, int]:
         """Restated days and how many times each was restated."""
@@ -431,7 +451,24 @@ class StackSpendSandbox(SandboxControls):
             raise _validation("group_by is required.")
         if group_by not in GROUP_BYS:
             raise _validation("group_by must be one of: provider, service, category.")
-        return envelope(200, self._line_items.rollups(start, end, group_by))
+        with self._lock:
+            due, self._restate_on_rollups = self._restate_on_rollups, []
+        if due:
+            self.restate(due)
+        return envelope(200, self._rollups(start, end, group_by))
+
+    def _rollups(self, start: date, end: date, group_by: str) -> list[dict[str, Any]]:
+        """The rollup rows answered for [start, end], skews applied."""
+        rows = self._line_items.rollups(start, end, group_by)
+        with self._lock:
+            skews = dict(self._skews)
+        skewed: set[date] = set()
+        for row in rows:
+            amount = skews.get(row["date"])
+            if amount and row["date"] not in skewed:
+                row["cost_usd"] += amount
+                skewed.add(row["date"])
+        return rows
 
     def _get_anomalies(self, request: Request) -> Response:
         limit = _limit(request, ANOMALIES_MAX_LIMIT)
@@ -469,6 +506,19 @@ class StackSpendSandbox(SandboxControls):
         else:
             days = self.restate_last(as_int(body.get("days"), "days"))
         return {"restated": [d.isoformat() for d in days]}
+
+    def _admin_skew(self, body: dict[str, Any]) -> dict[str, Any]:
+        day, amount = as_str(body.get("date"), "date"), as_str(body.get("amount"), "amount")
+        try:
+            self.skew_rollups(day, Decimal(amount))
+        except InvalidOperation:
+            raise ValueError('amount must be a decimal number, e.g. "12.34"') from None
+        return {"date": day, "amount": amount}
+
+    def _admin_restate_before_rollups(self, body: dict[str, Any]) -> dict[str, Any]:
+        day = as_str(body.get("date"), "date")
+        self.restate_before_next_rollups(day)
+        return {"date": day}
 
     def _admin_move(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"moved": self.move_anomaly_statuses(as_int(body.get("count"), "count"))}
@@ -572,6 +622,8 @@ _ROUTES: dict[str, _Route] = {
 
 _ADMIN: dict[tuple[str, str], Callable[[StackSpendSandbox, dict[str, Any]], dict[str, Any]]] = {
     ("POST", "restate"): StackSpendSandbox._admin_restate,
+    ("POST", "rollups/skew"): StackSpendSandbox._admin_skew,
+    ("POST", "rollups/restate-before"): StackSpendSandbox._admin_restate_before_rollups,
     ("POST", "anomalies/move"): StackSpendSandbox._admin_move,
     ("POST", "anomalies/add"): StackSpendSandbox._admin_add_anomalies,
     ("POST", "anomalies/order"): StackSpendSandbox._admin_order,

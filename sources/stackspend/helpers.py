@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 
 import pyarrow as pa
@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from sources.shared.arrow_json import conform
 from sources.shared.errors import PagingError
 from sources.shared.prefetch import prefetched_pages
+from sources.shared.replace import RESTATED_COLUMN
 from sources.shared.windows import Window
 from sources.stackspend.client import Page, StackSpendClient, peek_next_cursor
 from sources.stackspend.settings import (
@@ -47,6 +48,19 @@ def line_item_pages(client: StackSpendClient, window: Window) -> Iterator[pa.Tab
     for page in prefetched_pages(fetch, peek_next_cursor, follow.next):
         items = conform(page.items, LINE_ITEMS_SCHEMA, VENDOR, LINE_ITEMS_PATH)
         yield _within(items, "usage_date", window)
+
+
+def mark_restated(tables: Iterator[pa.Table], marks: Mapping[date, datetime]) -> Iterator[pa.Table]:
+    """`tables` of line items with `RESTATED_COLUMN` set on the days in `marks`: when
+    the API was found to restate that day after its billing period closed."""
+    if not marks:
+        yield from tables
+        return
+    for table in tables:
+        when = [marks.get(day) for day in table.column("usage_date").to_pylist()]
+        index = table.schema.get_field_index(RESTATED_COLUMN)
+        field = table.schema.field(index)
+        yield table.set_column(index, field, pa.array(when, field.type))
 
 
 def rollup_tables(client: StackSpendClient, window: Window) -> Iterator[pa.Table]:
