@@ -123,7 +123,10 @@ def describe_position(state: dict[str, Any]) -> str:
     if state.get("newest_detected_date"):
         return f"newest detected {state['newest_detected_date']}"
     if state.get("periods"):
-        return f"periods {state['periods'][0]}..{state['periods'][-1]}"
+        text = f"periods {state['periods'][0]}..{state['periods'][-1]}"
+        if state.get("format") == "table":
+            text += " (format=table, 100 items a request: LevelFour refuses format=raw)"
+        return text
     return ""
 
 

@@ -11,7 +11,7 @@ import duckdb
 
 from pipelines import dbt_demo, runner
 from pipelines.console import summary
-from pipelines.destinations import destination_for, duckdb_session, for_destination
+from pipelines.destinations import destination_for, destination_session, for_destination
 from pipelines.vendors import VENDORS, Vendor
 from sandbox import levelfour, stackspend
 from sandbox.http import SandboxServer
@@ -66,7 +66,7 @@ def sync_vendor(vendor: Vendor, url: str, duckdb_path: str, pipelines_dir: str) 
         pipeline,
         for_destination(pipeline, make_source),
         full_refresh=True,
-        destination_session=duckdb_session(path),
+        destination_session=destination_session(pipeline, path),
     )
     return summary(result, where)
 

@@ -14,8 +14,11 @@ under `/_sandbox/stackspend/` (no auth; the server listens on loopback).
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -71,6 +74,9 @@ DEMO_KEYS: dict[str, str] = {
     REVOKED_KEY: "revoked (FORBIDDEN)",
 }
 
+PAGING_FAULTS: tuple[str | None, ...] = (None, "endless", "repeat")
+KEY_ECHOES: tuple[str | None, ...] = (None, "raw", "json-escaped", "unicode-escaped", "url-encoded")
+
 DEFAULT_DAYS = 120
 LINE_ITEMS_MAX_LIMIT = 1000
 ANOMALIES_MAX_LIMIT = 500
@@ -93,11 +99,20 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.escape: str | None = None
 
     def response(self) -> Response:
-        """The error in the documented envelope."""
+        """The error in the documented envelope (with `escape`, its text JSON-escaped
+        further than needed, as some servers do)."""
         payload = {"data": None, "error": {"code": self.code, "message": self.message}, "meta": {}}
-        return json_response(self.status, payload, self.headers)
+        response = json_response(self.status, payload, self.headers)
+        if self.escape == "json-escaped":
+            response.body = response.body.replace(b"/", b"\\/")
+        elif self.escape == "unicode-escaped":
+            text = json.dumps(self.message)
+            escaped = "".join(f"\\u{ord(c):04x}" if c.isalnum() else c for c in self.message)
+            response.body = response.body.replace(text.encode(), f'"{escaped}"'.encode())
+        return response
 
 
 def _validation(message: str) -> ApiError:
@@ -189,6 +204,9 @@ class StackSpendSandbox(SandboxControls):
         }
         self.otel_payloads = 0
         self._skews: dict[date, Decimal] = {}
+        self._paging_fault: str | None = None
+        self._key_echo: str | None = None
+        self._fresh_cursors = itertools.count()
         self._restate_on_rollups: list[date] = []
 
     # --- data range and ground truth ---------------------------------------
@@ -299,11 +317,39 @@ class StackSpendSandbox(SandboxControls):
             raise ValueError("count must be >= 0")
         return self._anomalies.move_statuses(count)
 
-    def add_anomalies(self, n: int, at: datetime, provider_type: str | None = None) -> list[str]:
-        """Add `n` anomalies all detected at `at` (an aware datetime); their ids."""
+    def add_anomalies(
+        self,
+        n: int,
+        at: datetime,
+        provider_type: str | None = None,
+        severity: str | None = None,
+        status: str | None = None,
+    ) -> list[str]:
+        """Add `n` anomalies all detected at `at` (an aware datetime), with the given
+        provider, severity and status (default: drawn); their ids."""
         if n < 0 or at.tzinfo is None:
             raise ValueError("n must be >= 0 and `at` timezone-aware")
-        return self._anomalies.add(n, at.astimezone(UTC), provider_type)
+        if severity not in (None, *SEVERITIES) or status not in (None, *STATUSES):
+            raise ValueError(f"severity is one of {SEVERITIES}, status one of {STATUSES}")
+        return self._anomalies.add(n, at.astimezone(UTC), provider_type, severity, status)
+
+    # --- hostile behaviours the docs allow or a broken server shows --------------
+
+    def set_paging_fault(self, mode: str | None) -> None:
+        """Make line-item paging misbehave: "endless" answers every page with no rows,
+        `has_more` true and a fresh `next_cursor`; "repeat" answers the first page's rows
+        again and again with a fresh cursor; None pages as documented."""
+        if mode not in PAGING_FAULTS:
+            raise ValueError(f"paging fault must be one of {PAGING_FAULTS}")
+        self._paging_fault = mode
+
+    def echo_key_in_errors(self, form: str | None) -> None:
+        """Quote the caller's key in 401/403 messages, in `form`: "raw", "json-escaped"
+        (`/` written `\\/` in the JSON body), "unicode-escaped" (every character
+        `\\uXXXX`), "url-encoded"; None: never (as documented)."""
+        if form not in KEY_ECHOES:
+            raise ValueError(f"key echo form must be one of {KEY_ECHOES}")
+        self._key_echo = form
 
     def add_key(self, key: str, scopes: Iterable[str] = SCOPES, api_access: bool = True) -> None:
         """Accept `key` with `scopes`; `api_access=False` means a workspace without API plan."""
@@ -352,7 +398,10 @@ class StackSpendSandbox(SandboxControls):
             message = f"{request.path} accepts {route.method} only."
             raise ApiError(405, "METHOD_NOT_ALLOWED", message, {"Allow": route.method})
         key = self._api_key(request)
-        self._authorize(key, route.scope)
+        try:
+            self._authorize(key, route.scope)
+        except ApiError as error:
+            raise self._echoing(error, key) from None
         self._check_rate(key)
         fault = self._faults.draw() if route.data else None
         if fault is not None and fault.kind == "error":
@@ -380,6 +429,15 @@ class StackSpendSandbox(SandboxControls):
         if scope not in grant.scopes:
             message = f"This API key does not have the required scope: {scope}"
             raise ApiError(403, "INVALID_SCOPE", message)
+
+    def _echoing(self, error: ApiError, key: str) -> ApiError:
+        """`error` quoting `key` as `echo_key_in_errors` asks (unchanged when it does not)."""
+        if self._key_echo is None:
+            return error
+        shown = urllib.parse.quote(key, safe="") if self._key_echo == "url-encoded" else key
+        quoted = ApiError(error.status, error.code, f"{error.message} (key {shown})")
+        quoted.escape = self._key_echo
+        return quoted
 
     @staticmethod
     def _api_key(request: Request) -> str:
@@ -419,6 +477,8 @@ class StackSpendSandbox(SandboxControls):
     def _get_line_items(self, request: Request) -> Response:
         start, end = _date_range(request)
         limit = _limit(request, LINE_ITEMS_MAX_LIMIT)
+        if self._paging_fault is not None:
+            return self._faulty_page(start, end, limit)
         after = self._cursor_position(request, start, end)
         page = self._line_items.page(start, end, after, limit)
         next_cursor = None
@@ -429,6 +489,15 @@ class StackSpendSandbox(SandboxControls):
             )
         meta = to_json({"next_cursor": next_cursor, "has_more": page.has_more})
         body = '{"data":[' + ",".join(page.rows) + '],"error":null,"meta":' + meta + "}"
+        return Response(status=200, body=body.encode())
+
+    def _faulty_page(self, start: date, end: date, limit: int) -> Response:
+        """A page under `set_paging_fault`: more is always promised, under a new cursor."""
+        rows = self._line_items.page(start, end, None, limit).rows
+        served = rows if self._paging_fault == "repeat" else []
+        cursor = self._cursors.encode({"fault": next(self._fresh_cursors)})
+        meta = to_json({"next_cursor": cursor, "has_more": True})
+        body = '{"data":[' + ",".join(served) + '],"error":null,"meta":' + meta + "}"
         return Response(status=200, body=body.encode())
 
     def _cursor_position(self, request: Request, start: date, end: date) -> tuple[date, int] | None:
@@ -479,7 +548,10 @@ class StackSpendSandbox(SandboxControls):
         severity = _choice(request, "severity", SEVERITIES)
         status = _choice(request, "status", STATUSES)
         found = self._anomalies.query(since, provider_type, severity, status, self.anomaly_order)
-        return envelope(200, [a.as_dict() for a in found[:limit]])
+        answer = found[:limit]
+        if self.anomaly_order == "newest-asc":
+            answer.reverse()
+        return envelope(200, [a.as_dict() for a in answer])
 
     def _post_otel_ingest(self, request: Request) -> Response:
         with self._lock:
@@ -520,13 +592,22 @@ class StackSpendSandbox(SandboxControls):
         self.restate_before_next_rollups(day)
         return {"date": day}
 
+    def _admin_paging_fault(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.set_paging_fault(body.get("mode"))
+        return {"mode": body.get("mode")}
+
+    def _admin_echo_key(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.echo_key_in_errors(body.get("form"))
+        return {"form": body.get("form")}
+
     def _admin_move(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"moved": self.move_anomaly_statuses(as_int(body.get("count"), "count"))}
 
     def _admin_add_anomalies(self, body: dict[str, Any]) -> dict[str, Any]:
         at = parse_timestamp(as_str(body.get("at"), "at"))
-        provider_type = body.get("provider_type")
-        return {"added": self.add_anomalies(as_int(body.get("count"), "count"), at, provider_type)}
+        count = as_int(body.get("count"), "count")
+        fixed = {k: body.get(k) for k in ("provider_type", "severity", "status")}
+        return {"added": self.add_anomalies(count, at, **fixed)}
 
     def _admin_order(self, body: dict[str, Any]) -> dict[str, Any]:
         self.anomaly_order = as_str(body.get("order"), "order")
@@ -624,6 +705,8 @@ _ADMIN: dict[tuple[str, str], Callable[[StackSpendSandbox, dict[str, Any]], dict
     ("POST", "restate"): StackSpendSandbox._admin_restate,
     ("POST", "rollups/skew"): StackSpendSandbox._admin_skew,
     ("POST", "rollups/restate-before"): StackSpendSandbox._admin_restate_before_rollups,
+    ("POST", "paging-fault"): StackSpendSandbox._admin_paging_fault,
+    ("POST", "echo-key"): StackSpendSandbox._admin_echo_key,
     ("POST", "anomalies/move"): StackSpendSandbox._admin_move,
     ("POST", "anomalies/add"): StackSpendSandbox._admin_add_anomalies,
     ("POST", "anomalies/order"): StackSpendSandbox._admin_order,

@@ -35,6 +35,9 @@ from sources.levelfour.settings import (
     SPENDING_BREAKDOWN_KEYED,
 )
 from sources.shared.checks import (
+    MAX_ATTEMPTS,
+    MAX_MONTHS,
+    MAX_REQUESTS_PER_MINUTE,
     check_api_key,
     check_base_url,
     check_int,
@@ -101,9 +104,9 @@ def levelfour_source(
     client = LevelFourClient(
         check_base_url(f"{KEY}.base_url", base_url),
         _check_key(api_key),
-        check_int(f"{KEY}.requests_per_minute", requests_per_minute, 1),
+        check_int(f"{KEY}.requests_per_minute", requests_per_minute, 1, MAX_REQUESTS_PER_MINUTE),
         RetryPolicy(
-            max_attempts=check_int(f"{KEY}.max_attempts", max_attempts, 1),
+            max_attempts=check_int(f"{KEY}.max_attempts", max_attempts, 1, MAX_ATTEMPTS),
             backoff_seconds=check_seconds(f"{KEY}.backoff_seconds", backoff_seconds, True),
         ),
         timeout_seconds=check_seconds(f"{KEY}.timeout_seconds", timeout_seconds, False),
@@ -212,6 +215,6 @@ def _period_range(start: str | None, end: str | None, reopen_months: int) -> Per
         first=first,
         last=last,
         current=current,
-        reopen_months=check_int(f"{KEY}.reopen_months", reopen_months, 0),
+        reopen_months=check_int(f"{KEY}.reopen_months", reopen_months, 0, MAX_MONTHS),
         now=now,
     )

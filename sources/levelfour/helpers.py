@@ -33,7 +33,7 @@ def breakdown_table(
 
     Reads `format=raw` (all records), following its pagination while the
     response says there is more; records that share an item key are summed.
-    Where the API refuses raw, or answers it in another shape, reads
+    Where the API refuses raw (a 400 or 422 about `format`), reads
     `format=table` 100 per page instead, and remembers that in `state`.
     """
     if state.get("format") != "table":
@@ -53,9 +53,8 @@ def raw_table(client: LevelFourClient, period: str) -> pa.Table:
 
 
 def _refuses_raw(error: ApiError) -> bool:
-    """A 400/422 about `format`, or raw answered in another shape: use the table format."""
-    if isinstance(error, SchemaChangeError):
-        return True
+    """Only an explicit refusal — a 400/422 about `format` — means: use the table
+    format. Raw answered with other field types is a schema change, and fails."""
     parameter = getattr(error, "parameter", None)
     if error.status not in (400, 422) or parameter not in (None, "format"):
         return False

@@ -16,6 +16,10 @@ import pyarrow.compute as pc
 from dlt.sources import DltResource
 
 from sources.shared.checks import (
+    MAX_ATTEMPTS,
+    MAX_DAYS,
+    MAX_REQUESTS_PER_MINUTE,
+    MAX_WINDOW_DAYS,
     check_api_key,
     check_base_url,
     check_int,
@@ -32,6 +36,7 @@ from sources.stackspend.helpers import (
     anomaly_pages,
     line_item_pages,
     mark_restated,
+    providers_with_costs,
     rollup_tables,
 )
 from sources.stackspend.settings import (
@@ -131,9 +136,9 @@ def stackspend_source(
     client = StackSpendClient(
         check_base_url(f"{KEY}.base_url", base_url),
         check_api_key(f"{KEY}.api_key", api_key),
-        check_int(f"{KEY}.requests_per_minute", requests_per_minute, 1),
+        check_int(f"{KEY}.requests_per_minute", requests_per_minute, 1, MAX_REQUESTS_PER_MINUTE),
         RetryPolicy(
-            max_attempts=check_int(f"{KEY}.max_attempts", max_attempts, 1),
+            max_attempts=check_int(f"{KEY}.max_attempts", max_attempts, 1, MAX_ATTEMPTS),
             backoff_seconds=check_seconds(f"{KEY}.backoff_seconds", backoff_seconds, True),
         ),
         timeout_seconds=check_seconds(f"{KEY}.timeout_seconds", timeout_seconds, False),
@@ -257,7 +262,11 @@ def anomalies(
     since = anomalies_since(state, sync)
     progress.reading("anomalies", f"since {since.isoformat()}")
     newest = state.get("newest_detected_date")
-    for table in anomaly_pages(client, since):
+
+    def providers() -> set[str]:
+        return known_providers() | providers_with_costs(client, Window(sync.start, sync.end))
+
+    for table in anomaly_pages(client, since, providers):
         latest = pc.max(table.column("detected_date")).as_py()
         newest = max(newest or latest.isoformat(), latest.isoformat())
         progress.add_rows("anomalies", table.num_rows)
@@ -265,6 +274,14 @@ def anomalies(
     state["newest_detected_date"] = newest
     first = state.get("first_since")
     state["first_since"] = min(first or since.isoformat(), since.isoformat())
+
+
+def known_providers() -> set[str]:
+    """The providers the workspace has line-item costs for, from line_items' records."""
+    line_items = dlt.current.source_state().get("resources", {}).get("line_items", {})
+    return {
+        p for sums in line_items.get("days", {}).values() for p in sums[0] if p not in ("", "*")
+    }
 
 
 def anomalies_since(state: dict[str, Any], sync: SyncRange) -> datetime:
@@ -352,9 +369,11 @@ def _sync_range(
     return SyncRange(
         start=start,
         end=end,
-        lookback_days=check_int(f"{KEY}.lookback_days", lookback_days, 0),
-        anomaly_lookback_days=check_int(f"{KEY}.anomaly_lookback_days", anomaly_lookback_days, 0),
-        window_days=check_int(f"{KEY}.window_days", window_days, 1),
+        lookback_days=check_int(f"{KEY}.lookback_days", lookback_days, 0, MAX_DAYS),
+        anomaly_lookback_days=check_int(
+            f"{KEY}.anomaly_lookback_days", anomaly_lookback_days, 0, MAX_DAYS
+        ),
+        window_days=check_int(f"{KEY}.window_days", window_days, 1, MAX_WINDOW_DAYS),
         now=now,
     )
 
@@ -362,7 +381,7 @@ def _sync_range(
 def _check_verify_days(verify_days: int | None) -> int | None:
     if verify_days is None:
         return None
-    return check_int(f"{KEY}.verify_days", verify_days, 0)
+    return check_int(f"{KEY}.verify_days", verify_days, 0, MAX_DAYS)
 
 
 def _days(window: Window) -> list[date]:

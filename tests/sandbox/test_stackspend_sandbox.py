@@ -767,6 +767,39 @@ def test_admin_restate_by_days_and_dates(api: Api) -> None:
     }
 
 
+def test_skewed_rollups_disagree_with_line_items_by_the_amount(api: Api) -> None:
+    day = {"start_date": "2025-01-04", "end_date": "2025-01-04"}
+
+    def total(group_by: str) -> Decimal:
+        rows = exact(api.get(ROLLUPS_PATH, {**day, "group_by": group_by}))["data"]
+        return sum((Decimal(str(r["cost_usd"])) for r in rows), Decimal(0))
+
+    before = {g: total(g) for g in ("provider", "service", "category")}
+    assert api.admin("rollups/skew", {"date": "2025-01-04", "amount": "5.25"})["amount"] == "5.25"
+    assert {g: total(g) - before[g] for g in before} == {g: Decimal("5.25") for g in before}
+    truth = api.sandbox.daily_rollups("2025-01-04", "2025-01-04", "service")
+    assert sum(r["cost_usd"] for r in truth) == total("service")  # the truth is what is served
+    api.sandbox.skew_rollups("2025-01-04", 0)
+    assert {g: total(g) for g in before} == before
+
+
+def test_a_day_can_be_restated_just_before_the_next_rollups_request(api: Api) -> None:
+    items = exact(api.get(LINE_ITEMS_PATH, {**RANGE, "limit": 1000}))["data"]
+    api.admin("rollups/restate-before", {"date": "2025-01-02"})
+    assert api.sandbox.day_versions() == {}  # nothing happens until rollups are asked for
+    exact(api.get(ROLLUPS_PATH, {**RANGE, "group_by": "provider"}))
+    assert api.sandbox.day_versions() == {date(2025, 1, 2): 1}
+    fresh = exact(api.get(LINE_ITEMS_PATH, {**RANGE, "limit": 1000}))["data"]
+    assert fresh != items
+    assert error(
+        requests.post(
+            api.url + ADMIN_PREFIX + "rollups/restate-before", json={"date": "2024-01-01"}
+        ),
+        422,
+        "VALIDATION_ERROR",
+    )
+
+
 def test_admin_moves_and_adds_anomalies_and_sets_their_order(api: Api) -> None:
     moved = api.admin("anomalies/move", {"count": 3})["moved"]
     assert len(moved) == 3
