@@ -111,7 +111,7 @@ def anomaly_timeline(by_day: Sequence[DaySpend] | None, anomalies: Sequence[Anom
             customdata=[money(row.net) for row in by_day],
             hovertemplate="%{x}: net %{customdata} USD<extra></extra>",
         )
-    for severity in sorted({a.severity for a in anomalies}):
+    for severity in sorted({a.severity for a in anomalies}, key=_severity_rank):
         shown = [a for a in anomalies if a.severity == severity and a.excess is not None]
         figure.add_scatter(
             name=f"{severity} anomaly",
@@ -124,13 +124,14 @@ def anomaly_timeline(by_day: Sequence[DaySpend] | None, anomalies: Sequence[Anom
             hovertemplate="%{customdata}<extra></extra>",
         )
     figure.update_layout(
-        yaxis={"title": "daily net spend, USD"},
+        yaxis={"title": "daily net spend, USD", "rangemode": "tozero"},
         yaxis2={
             "title": "excess over expected, USD",
             "overlaying": "y",
             "side": "right",
+            "tickmode": "auto",
             "showgrid": False,
-            "zeroline": True,
+            "rangemode": "tozero",
         },
     )
     return figure
@@ -150,6 +151,11 @@ def levelfour_by_month(rows: Sequence[MonthCost]) -> go.Figure:
         )
     figure.update_layout(barmode="stack", xaxis={"type": "category"}, yaxis_title="USD")
     return figure
+
+
+def _severity_rank(severity: str) -> tuple[int, str]:
+    order = list(SEVERITY_COLORS)
+    return (order.index(severity) if severity in order else len(order), severity)
 
 
 def _anomaly_label(anomaly: Anomaly) -> str:
