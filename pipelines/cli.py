@@ -1,4 +1,4 @@
-"""The costsync command line: sync, demo, sandbox, status.
+"""The costsync command line: sync, demo, sandbox, status, report.
 
 Exit codes: 0 success; 1 the API refused or retries ran out (nothing
 half-loaded); 2 bad command-line or configuration input, found before any
@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_sandbox(commands)
     _add_status(commands)
+    _add_report(commands)
     return parser
 
 
@@ -128,6 +129,20 @@ def _add_status(commands: Any) -> None:
     status.add_argument("--pipelines-dir", help="where dlt keeps pipeline state")
     status.add_argument("--duckdb-path", help=f"DuckDB file; default {DEFAULT_DUCKDB_PATH}")
     status.set_defaults(handler=_lazy("pipelines.status", "command_status"))
+
+
+def _add_report(commands: Any) -> None:
+    report = commands.add_parser("report", help="write one offline HTML spend report")
+    report.add_argument("--destination", choices=("duckdb", "postgres"), default="duckdb")
+    report.add_argument("--duckdb-path", help=f"DuckDB file; default {DEFAULT_DUCKDB_PATH}")
+    report.add_argument(
+        "--dataset",
+        action="append",
+        metavar="NAME",
+        help="a dataset to read (repeat for each vendor); default: stackspend and levelfour",
+    )
+    report.add_argument("--output", default="costsync_report.html", help="the HTML file to write")
+    report.set_defaults(handler=_lazy("pipelines.report", "command_report"))
 
 
 def command_sync(args: argparse.Namespace) -> int:
