@@ -88,6 +88,7 @@ LINE_ITEMS_SCHEMA = pa.schema(
         pa.field("project_id", pa.string()),
         pa.field("user_email", pa.string()),
         pa.field(DELETED_COLUMN, pa.bool_()),
+        pa.field("_costsync_restated_at", TIMESTAMP),
     ]
 )
 DAILY_ROLLUPS_SCHEMA = pa.schema(
