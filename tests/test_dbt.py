@@ -30,23 +30,47 @@ MODELS = {
     "stackspend_reconciliation",
     "anomaly_context",
 }
+# FOCUS 1.2's mandatory columns, the recommended and conditional ones the sources fill, and ours.
 FOCUS_COLUMNS = (
-    "ChargePeriodStart",
-    "ChargePeriodEnd",
     "BilledCost",
-    "EffectiveCost",
+    "BillingAccountId",
+    "BillingAccountName",
     "BillingCurrency",
+    "BillingPeriodEnd",
+    "BillingPeriodStart",
     "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "ChargePeriodEnd",
+    "ChargePeriodStart",
+    "ContractedCost",
+    "EffectiveCost",
+    "InvoiceId",
+    "InvoiceIssuerName",
+    "ListCost",
+    "PricingQuantity",
+    "PricingUnit",
     "ProviderName",
-    "ServiceName",
-    "ServiceCategory",
-    "SubAccountId",
+    "PublisherName",
     "RegionId",
+    "RegionName",
+    "ServiceCategory",
+    "ServiceName",
+    "ServiceSubcategory",
+    "SubAccountId",
+    "SubAccountName",
     "Tags",
     "x_Source",
+    "x_SourceId",
+    "x_ProviderId",
     "x_UserEmail",
     "x_Environment",
+    "x_OriginalCurrency",
+    "x_Workspace",
+    "x_RestatedAt",
 )
+DECIMAL_COLUMNS = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "PricingQuantity")
 DIFFS = ("provider_diff", "service_diff", "category_diff")
 
 
@@ -159,6 +183,13 @@ def assert_models_match(warehouse: Warehouse, schema: str, truth: dict) -> None:
         assert loaded[source] == (count, total), source
         assert focus[source] == (count, total, total), source
     assert set(focus) == set(truth)
+    accounts = warehouse.rows(
+        'SELECT DISTINCT "x_Source", "BillingAccountId", "BillingAccountName", "x_Workspace"'
+        f' FROM "{schema}".focus_costs'
+    )
+    assert sorted(accounts) == sorted(
+        (source, warehouse.datasets[source], warehouse.datasets[source], None) for source in truth
+    )
 
     days = warehouse.rows(
         f"SELECT usage_date, {', '.join(f'MIN({d}), MAX({d})' for d in DIFFS)}"
@@ -176,8 +207,14 @@ def assert_model_layout(warehouse: Warehouse, schema: str) -> None:
     )
     assert {table for table, _ in columns} == MODELS
     focus = {column for table, column in columns if table == "focus_costs"}
-    assert set(FOCUS_COLUMNS) <= focus
+    assert set(FOCUS_COLUMNS) == focus
     assert not [c for _, c in columns if c.startswith(("_dlt", "_costsync"))]
+    scales = warehouse.rows(
+        "SELECT column_name, numeric_precision, numeric_scale FROM information_schema.columns"
+        f" WHERE table_schema = '{schema}' AND table_name = 'focus_costs'"
+        f" AND column_name IN ({', '.join(repr(c) for c in DECIMAL_COLUMNS)})"
+    )
+    assert sorted(scales) == sorted((column, 38, 18) for column in DECIMAL_COLUMNS)
 
 
 def test_duckdb_models_match_the_sources_before_and_after_a_restatement(
