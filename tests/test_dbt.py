@@ -383,10 +383,16 @@ def test_duckdb_models_union_the_workspaces_datasets(env: Env, dbt_work: Path) -
     assert days == [("acme", DAYS, *[0] * 6), ("globex", 10, *[0] * 6)]
 
 
-def test_workspace_vars_that_cannot_be_built_stop_with_a_line_naming_the_fix(
+def test_datasets_that_cannot_be_built_on_stop_the_build_with_a_line_naming_the_fix(
     env: Env, dbt_work: Path
 ) -> None:
     assert env.sync("stackspend").code == 0
+    unsynced = build_duckdb(env, dbt_work, "--select", "stg_levelfour__spending_breakdown")
+    assert unsynced.returncode != 0
+    assert (
+        "no table levelfour.spending_breakdown to build on; run `costsync sync levelfour`"
+        " first, or set the var levelfour_schema to the dataset it loaded" in unsynced.stdout
+    )
     line_items = ["--select", "stg_stackspend__line_items"]
     never_synced = build_duckdb(
         env, dbt_work, *line_items, "--vars", '{"stackspend_workspaces": ["acme"]}'

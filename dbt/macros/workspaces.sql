@@ -104,13 +104,13 @@
     ) -%}
     {%- if found is none -%}
         {%- if workspace is none -%}
-            {%- set fix = "costsync sync " ~ vendor ~ " (or set the var " ~ vendor ~ "_schema)" -%}
+            {%- set fix = "run `costsync sync " ~ vendor ~ "` first, or set the var "
+                ~ vendor ~ "_schema to the dataset it loaded" -%}
         {%- else -%}
-            {%- set fix = "costsync sync " ~ vendor ~ " --workspace " ~ workspace -%}
+            {%- set fix = "run `costsync sync " ~ vendor ~ " --workspace " ~ workspace ~ "` first" -%}
         {%- endif -%}
         {{ exceptions.raise_compiler_error(
-            "no table " ~ relation.schema ~ "." ~ relation.identifier ~ " to build on; run `"
-            ~ fix ~ "` first"
+            "no table " ~ relation.schema ~ "." ~ relation.identifier ~ " to build on; " ~ fix
         ) }}
     {%- endif -%}
     {%- set names = [] -%}
