@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Hashable, Iterator, MutableMapping, Sequence
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -22,6 +23,7 @@ from sources.levelfour.settings import (
 from sources.shared.arrow_json import conform
 from sources.shared.checksums import digest
 from sources.shared.errors import ApiError, PagingError, SchemaChangeError
+from sources.shared.paging import PageNumberPaginator, paginate, row_keys
 from sources.shared.replace import RESTATED_COLUMN
 from sources.shared.windows import Window
 
@@ -181,33 +183,16 @@ class PeriodPlan:
 
 
 def _pages(client: LevelFourClient, period: str, **params: Any) -> Iterator[BreakdownPage]:
-    """Pages 1, 2, ... while the answer says there is more (`has_next`, else `total_pages`).
-
-    The page number is counted here, not taken from the answer; a page that
-    repeats the one before, or an empty page that claims more, is an error.
-    """
-    number, previous = 1, None
-    while True:
-        page = client.breakdown(period, page=number, **params)
-        keys = _unique_keys([page])
-        if previous is not None and keys and keys == previous:
-            raise _paging_error(period, f"page {number} repeats page {number - 1}")
-        yield page
-        if not _has_more(page, number):
-            return
-        if not keys or number >= MAX_PAGES:
-            raise _paging_error(period, f"page {number} is empty or past {MAX_PAGES} but says more")
-        number, previous = number + 1, keys
-
-
-def _has_more(page: BreakdownPage, number: int) -> bool:
-    if page.has_next is not None:
-        return page.has_next
-    return page.total_pages is not None and number < page.total_pages
-
-
-def _paging_error(period: str, reason: str) -> PagingError:
-    return PagingError(VENDOR, BREAKDOWN_PATH, 200, f"period {period}: {reason}")
+    """Pages 1, 2, ... of `period` while the answer says there is more (`has_next`,
+    else `total_pages`); see `PageNumberPaginator` for what ends in a paging error."""
+    paginator = PageNumberPaginator(
+        VENDOR,
+        BREAKDOWN_PATH,
+        MAX_PAGES,
+        keys_of=lambda page: row_keys(page.items, ITEM_KEY),
+        context=f"period {period}",
+    )
+    return paginate(partial(client.breakdown, period), paginator, params)
 
 
 def _table_pages(client: LevelFourClient, period: str) -> list[BreakdownPage]:
@@ -231,15 +216,12 @@ def _table_pages(client: LevelFourClient, period: str) -> list[BreakdownPage]:
 def _table_pages_sorted(
     client: LevelFourClient, period: str, sort_by: str
 ) -> Iterator[BreakdownPage]:
-    params = {"page_size": TABLE_PAGE_SIZE, "sort_by": sort_by, "sort_order": "asc"}
+    params = {"page": 1, "page_size": TABLE_PAGE_SIZE, "sort_by": sort_by, "sort_order": "asc"}
     return _pages(client, period, format="table", **params)
 
 
-def _unique_keys(pages: list[BreakdownPage]) -> set[tuple[Any, ...]]:
-    keys: set[tuple[Any, ...]] = set()
-    for page in pages:
-        keys.update(zip(*(page.items.column(c).to_pylist() for c in ITEM_KEY), strict=True))
-    return keys
+def _unique_keys(pages: list[BreakdownPage]) -> set[Hashable]:
+    return set().union(*(row_keys(page.items, ITEM_KEY) for page in pages))
 
 
 def _items_table(pages: list[BreakdownPage], period: str) -> pa.Table:

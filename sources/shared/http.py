@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import random
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -21,12 +20,11 @@ from sources.shared.errors import (
     ApiError,
     InvalidResponseError,
     RateLimitedError,
-    RetriesExhaustedError,
     ServerError,
 )
 from sources.shared.pacing import RateLimiter
 from sources.shared.progress import RequestStats
-from sources.shared.retry import RetryPolicy
+from sources.shared.retry import RetryPolicy, call_with_retries
 
 logger = logging.getLogger("costsync")
 
@@ -64,7 +62,6 @@ class ApiSession:
         self.timeout_seconds = timeout_seconds
         self.stats = stats or RequestStats()
         self._secrets = secret_forms(secrets)
-        self._rng = random.Random()
         self._headers = {"User-Agent": user_agent, "Accept": "application/json", **auth_headers}
         self._session = session_for(self.base_url)
 
@@ -80,22 +77,14 @@ class ApiSession:
         `peek`, if given, sees each 200 body before it is decoded (a pager uses
         it to request the next page while this one is being parsed).
         """
-        last: ApiError | None = None
-        for attempt in range(1, self.retry.max_attempts + 1):
+
+        def attempt() -> T:
             try:
                 return self._attempt(path, params, decode, peek)
             except ApiError as error:
-                error.masked(self.mask)  # decoding a body's JSON can unescape an echoed key
-                if not error.retriable:
-                    raise
-                last = error
-                if attempt < self.retry.max_attempts:
-                    self._wait_before_retry(error, attempt)
-        assert last is not None
-        raise RetriesExhaustedError(last, self.retry.max_attempts)
+                raise error.masked(self.mask) from None  # a decoded body can unescape a key
 
-    def close(self) -> None:
-        """Nothing to release: connections are pooled per base URL for the process."""
+        return call_with_retries(attempt, self.retry, self.limiter.pause, self._before_retry)
 
     def _send(self, path: str, params: Mapping[str, Any]) -> requests.Response:
         """One GET straight through the session's adapter.
@@ -154,26 +143,19 @@ class ApiSession:
             text = text.replace(secret, "***")
         return text
 
-    def _wait_before_retry(self, error: ApiError, attempt: int) -> None:
+    def _before_retry(self, error: ApiError, wait: float, attempt: int) -> None:
         self.stats.retries += 1
-        wait = self.retry.backoff(attempt, self._rng)
         if isinstance(error, RateLimitedError):
             self.stats.rate_limited += 1
-            wait = self.retry.rate_limit_wait(error.retry_after, attempt, self._rng)
-            if wait > self.retry.max_retry_after_seconds:
-                raise RetriesExhaustedError(
-                    error, attempt, f"the API asks to wait {wait:,.0f} s before retrying"
-                )
         logger.warning(
             "%s %s: %s; retrying in %.1fs (attempt %d of %d)",
             self.vendor,
             error.endpoint,
             error.server_message,
             wait,
-            attempt + 1,
+            attempt,
             self.retry.max_attempts,
         )
-        self.limiter.pause(wait)
 
 
 def secret_forms(secrets: tuple[str, ...]) -> tuple[str, ...]:

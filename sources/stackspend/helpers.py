@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from sources.shared.arrow_json import conform
 from sources.shared.errors import PagingError
+from sources.shared.paging import CursorPaginator, Params, paginate
 from sources.shared.prefetch import prefetched_pages
 from sources.shared.replace import RESTATED_COLUMN
 from sources.shared.windows import Window
@@ -30,7 +31,6 @@ from sources.stackspend.settings import (
     VENDOR,
 )
 
-MAX_EMPTY_PAGES = 3  # pages in a row with no rows that still say has_more
 MAX_PAGES = 1_000  # pages of one unwindowed query (rollups, anomalies) before it is a loop
 MAX_PAGES_PER_DAY = 1_000  # line-item pages per day of a window: a million line items a day
 
@@ -50,10 +50,11 @@ def line_item_pages(client: StackSpendClient, window: Window) -> Iterator[pa.Tab
     """
 
     def fetch(cursor: str | None, peek: Callable[[bytes], None]) -> Page:
-        return client.line_items_page(window.start, window.end, cursor, peek)
+        paging = {"cursor": cursor} if cursor else {}
+        return client.line_items_page(window.start, window.end, paging, peek)
 
-    follow = CursorTrail(LINE_ITEMS_PATH, max_pages=MAX_PAGES_PER_DAY * window.length)
-    for page in prefetched_pages(fetch, peek_next_cursor, follow.next):
+    paginator = CursorPaginator(VENDOR, LINE_ITEMS_PATH, MAX_PAGES_PER_DAY * window.length)
+    for page in prefetched_pages(fetch, peek_next_cursor, paginator):
         items = conform(page.items, LINE_ITEMS_SCHEMA, VENDOR, LINE_ITEMS_PATH)
         yield _within(items, "usage_date", window)
 
@@ -100,58 +101,9 @@ def _check_unique(table: pa.Table, seen: set[tuple[object, ...]], group_by: str)
         seen.add(key)
 
 
-class CursorTrail:
-    """Decides the next cursor of a paged answer, refusing to loop or to guess.
-
-    A cursor seen before, `MAX_EMPTY_PAGES` pages in a row that bring nothing
-    but say there is more, or more than `max_pages` pages are paging errors.
-    """
-
-    def __init__(self, endpoint: str, max_pages: int = MAX_PAGES) -> None:
-        self.endpoint = endpoint
-        self.max_pages = max_pages
-        self.seen: set[str] = set()
-        self._pages = 0
-        self._empty = 0
-
-    def next(self, page: Page) -> str | None:
-        """The cursor after `page`, or None when it was the last one."""
-        self._pages += 1
-        self._empty = self._empty + 1 if page.items.num_rows == 0 else 0
-        if not page.has_more:
-            return None
-        if not page.next_cursor:
-            raise self._error("has_more is true but no next_cursor")
-        if page.next_cursor in self.seen:
-            raise self._error("next_cursor repeats an earlier one (a paging loop)")
-        if self._empty >= MAX_EMPTY_PAGES:
-            raise self._error(f"{self._empty} pages in a row brought no rows but said has_more")
-        if self._pages >= self.max_pages:
-            raise self._error(
-                f"{self._pages} pages and still has_more, more than the query can hold"
-            )
-        self.seen.add(page.next_cursor)
-        return page.next_cursor
-
-    def _error(self, reason: str) -> PagingError:
-        return PagingError(
-            VENDOR, self.endpoint, 200, f"{reason}; nothing from this query was loaded"
-        )
-
-
-def cursor_pages(
-    fetch: Callable[[str | None], Page], endpoint: str, first: Page | None = None
-) -> Iterator[Page]:
-    """`fetch(None)` (or `first`, already fetched), then `fetch(cursor)` for as long as
-    the answers say there is more."""
-    trail = CursorTrail(endpoint)
-    page = first or fetch(None)
-    while True:
-        yield page
-        cursor = trail.next(page)
-        if cursor is None:
-            return
-        page = fetch(cursor)
+def cursor_pages(fetch: Callable[[Params], Page], endpoint: str) -> Iterator[Page]:
+    """`fetch(paging)` for the first page and for every next one its cursor names."""
+    return paginate(fetch, CursorPaginator(VENDOR, endpoint, MAX_PAGES))
 
 
 def anomaly_pages(
@@ -215,10 +167,11 @@ def _anomaly_query(
     client: StackSpendClient, since: datetime, filters: Mapping[str, str], providers: _Once
 ) -> Iterator[pa.Table]:
     fetch = partial(client.anomalies, format_since(since), filters)
-    first = fetch(None)
+    pages = cursor_pages(fetch, ANOMALIES_PATH)
+    first = next(pages)
     if first.has_more:  # the API pages anomalies after all: its cursor is the surest way
-        for page in cursor_pages(fetch, ANOMALIES_PATH, first):
-            yield page.items
+        yield first.items
+        yield from (page.items for page in pages)
     elif first.items.num_rows < ANOMALIES_PAGE_LIMIT:
         yield first.items
     else:
