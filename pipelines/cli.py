@@ -36,10 +36,11 @@ from pipelines.destinations import (
     destination_session,
     for_destination,
 )
-from pipelines.vendors import VENDORS, Vendor
+from sources.registry import VENDORS
 from sources.shared.checks import parse_day
 from sources.shared.errors import ApiError, ConfigError
 from sources.shared.progress import SyncProgress
+from sources.shared.vendor import VendorSpec
 
 EXIT_OK, EXIT_API, EXIT_INPUT = 0, 1, 2
 # A dataset becomes a schema name in every warehouse: keep it a plain identifier.
@@ -176,11 +177,11 @@ def command_sync(args: argparse.Namespace) -> int:
         line.clear()
         return _fail(EXIT_API, _explain_failure(failure, vendor, args.resources))
     line.clear()
-    print(summary(result, where))
+    print(summary(result, where, vendor))
     return EXIT_OK
 
 
-def _check_sync_args(args: argparse.Namespace, vendor: Vendor) -> None:
+def _check_sync_args(args: argparse.Namespace, vendor: VendorSpec) -> None:
     unknown = [name for name in args.resources or [] if name not in vendor.resources]
     if unknown:
         raise UsageError(
@@ -208,7 +209,7 @@ def _check_sync_args(args: argparse.Namespace, vendor: Vendor) -> None:
         raise UsageError(f"--pipelines-dir {_quoted(args.pipelines_dir)} is not a folder")
 
 
-def _explain_failure(failure: PipelineStepFailed, vendor: Vendor, resources: Any) -> str:
+def _explain_failure(failure: PipelineStepFailed, vendor: VendorSpec, resources: Any) -> str:
     cause = _root_cause(failure)
     if isinstance(cause, ApiError):
         return explain_api_error(cause, vendor, resources)
@@ -253,7 +254,7 @@ def _lazy(module: str, function: str) -> Any:
     return handler
 
 
-def _missing_config(error: ConfigFieldMissingException, vendor: Vendor) -> ConfigError:
+def _missing_config(error: ConfigFieldMissingException, vendor: VendorSpec) -> ConfigError:
     field = (error.fields or ["api_key"])[0]
     env = f"SOURCES__{vendor.name.upper()}__{field.upper()}"
     where = "secrets.toml" if field == "api_key" else "config.toml"

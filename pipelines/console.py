@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 from pipelines.runner import SyncResult
-from pipelines.vendors import Vendor
 from sources.shared.errors import (
     ApiError,
     AuthenticationError,
@@ -22,6 +21,7 @@ from sources.shared.errors import (
     ScopeError,
 )
 from sources.shared.progress import SyncProgress
+from sources.shared.vendor import VendorSpec
 
 
 class ProgressLine:
@@ -55,7 +55,7 @@ class ProgressLine:
             self.stream.flush()
 
 
-def summary(result: SyncResult, where: str) -> str:
+def summary(result: SyncResult, where: str, vendor: VendorSpec) -> str:
     """The success summary: rows per table and new incremental positions."""
     lines = [
         f"{result.pipeline_name} → {where}, dataset {result.dataset_name}: "
@@ -63,7 +63,7 @@ def summary(result: SyncResult, where: str) -> str:
     ]
     width = max((len(name) for name in result.rows), default=0)
     for name, count in result.rows.items():
-        position = describe_position(result.positions.get(name, {}))
+        position = vendor.describe_state(name, result.positions.get(name, {}))
         lines.append(f"  {name:<{width}}  {count:>10,} rows  {position}".rstrip())
     lines += describe_verification(result.verification, unreconciled_days(result.positions))
     if result.rate_limited:
@@ -113,30 +113,13 @@ def _listed(days: list[str], what: str) -> str:
     return f"{len(days)} {what} ({shown})"
 
 
-def describe_position(state: dict[str, Any]) -> str:
-    """A resource's incremental position in words."""
-    if state.get("synced_through"):
-        text = f"synced {state.get('synced_from')}..{state['synced_through']}"
-        if state.get("pending"):
-            text += f", {len(state['pending'])} window(s) pending"
-        return text
-    if state.get("newest_detected_date"):
-        return f"newest detected {state['newest_detected_date']}"
-    if state.get("periods"):
-        text = f"periods {state['periods'][0]}..{state['periods'][-1]}"
-        if state.get("format") == "table":
-            text += " (format=table, 100 items a request: LevelFour refuses format=raw)"
-        return text
-    return ""
-
-
-def explain_api_error(error: ApiError, vendor: Vendor, resources: list[str] | None) -> str:
+def explain_api_error(error: ApiError, vendor: VendorSpec, resources: list[str] | None) -> str:
     """One line: what the API refused, and how to fix it."""
     cause = str(error)
     return f"{cause} — {_fix(error, vendor, resources)}"
 
 
-def _fix(error: ApiError, vendor: Vendor, resources: list[str] | None) -> str:
+def _fix(error: ApiError, vendor: VendorSpec, resources: list[str] | None) -> str:
     key = f"{vendor.section}.api_key ({vendor.key_env})"
     if isinstance(error, ScopeError):
         return _scope_fix(error, vendor, resources)
@@ -157,7 +140,7 @@ def _fix(error: ApiError, vendor: Vendor, resources: list[str] | None) -> str:
     return "nothing was loaded from this window"
 
 
-def _scope_fix(error: ScopeError, vendor: Vendor, resources: list[str] | None) -> str:
+def _scope_fix(error: ScopeError, vendor: VendorSpec, resources: list[str] | None) -> str:
     needing = [name for name, scope in vendor.scopes.items() if scope == error.scope]
     keep = [name for name in (resources or vendor.resources) if name not in needing]
     fix = f"{', '.join(needing) or 'this resource'} needs scope {error.scope}: add it to the key"

@@ -12,9 +12,10 @@ import duckdb
 from pipelines import dbt_demo, report, runner
 from pipelines.console import summary
 from pipelines.destinations import destination_for, destination_session, for_destination
-from pipelines.vendors import VENDORS, Vendor
 from sandbox import levelfour, stackspend
 from sandbox.http import SandboxServer
+from sources.registry import VENDORS
+from sources.shared.vendor import VendorSpec
 
 DEMO_KEYS = {"stackspend": stackspend.DEMO_KEY, "levelfour": levelfour.DEMO_KEY}
 
@@ -57,7 +58,7 @@ def sandbox_apps() -> list:
     return [stackspend.StackSpendSandbox(), levelfour.LevelFourSandbox()]
 
 
-def sync_vendor(vendor: Vendor, url: str, duckdb_path: str, pipelines_dir: str) -> str:
+def sync_vendor(vendor: VendorSpec, url: str, duckdb_path: str, pipelines_dir: str) -> str:
     """Sync one vendor from the sandbox into `duckdb_path`, from scratch; its summary."""
     destination, where, path = destination_for("duckdb", duckdb_path)
     pipeline = runner.make_pipeline(vendor.name, destination, pipelines_dir=pipelines_dir)
@@ -70,7 +71,7 @@ def sync_vendor(vendor: Vendor, url: str, duckdb_path: str, pipelines_dir: str) 
         full_refresh=True,
         destination_session=destination_session(pipeline, path),
     )
-    return summary(result, where)
+    return summary(result, where, vendor)
 
 
 def spend_summary(duckdb_path: str) -> str:

@@ -105,8 +105,8 @@ def for_destination(
     row_id = ROW_IDS.get(name)
     client = pipeline.sql_client() if row_id else None
 
-    def make_destination_source() -> DltSource:
-        source = make_source()
+    def make_destination_source(**arguments: Any) -> DltSource:
+        source = make_source(**arguments)
         if name == "bigquery":
             for resource_name, hints in BIGQUERY_HINTS.items():
                 if resource_name in source.resources:

@@ -24,7 +24,7 @@ from dlt.common.destination.reference import TDestinationReferenceArg
 from dlt.sources import DltSource
 
 from sources.shared import lookahead
-from sources.shared.progress import LoadScope, SyncProgress, load_scope
+from sources.shared.progress import LoadScope, SyncProgress
 
 SourceFactory = Callable[..., DltSource]
 RUN_RECORD = "costsync_runs.json"
@@ -77,7 +77,7 @@ def sync(
 ) -> SyncResult:
     """Load every planned window of `make_source(...)`'s resources into `pipeline`.
 
-    `make_source()` is called once per load, inside that load's `LoadScope`;
+    `make_source(load=...)` is called once per load, with that load's `LoadScope`;
     the first call checks the configuration, before any request.
     `location` (e.g. the DuckDB path) is remembered for `costsync status`.
     `destination_session` is entered, after the pipeline's own lock, for the
@@ -90,8 +90,7 @@ def sync(
     progress = progress or SyncProgress()
     started = time.monotonic()
     first_scope = LoadScope(resume_only=False, max_windows=1, progress=progress)
-    with load_scope(first_scope):
-        first = _select(make_source(), resources)
+    first = _select(make_source(load=first_scope), resources)
     with pipeline_lock(pipeline), destination_session or nullcontext() as destination:
         _finish_interrupted_load(pipeline, destination)
         try:
@@ -189,15 +188,11 @@ def _load_windows(
     resources: list[str] | None,
     full_refresh: bool,
 ) -> int:
-    with load_scope(first_scope):
-        pipeline.run(
-            first, destination=destination, refresh="drop_resources" if full_refresh else None
-        )
+    pipeline.run(first, destination=destination, refresh="drop_resources" if full_refresh else None)
     loads = 1
     later_scope = replace(first_scope, resume_only=True)
     while first_scope.progress.has_pending:
-        with load_scope(later_scope):
-            pipeline.run(_select(make_source(), resources), destination=destination)
+        pipeline.run(_select(make_source(load=later_scope), resources), destination=destination)
         loads += 1
     return loads
 

@@ -10,10 +10,11 @@ import dlt
 from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.destinations.exceptions import DatabaseUndefinedRelation, DestinationConnectionError
 
-from pipelines.console import describe_position, describe_verification, unreconciled_days
+from pipelines.console import describe_verification, unreconciled_days
 from pipelines.destinations import destination_for
 from pipelines.runner import last_run, last_verification, positions
-from pipelines.vendors import VENDORS, Vendor
+from sources.registry import VENDORS
+from sources.shared.vendor import VendorSpec
 
 
 def command_status(args: argparse.Namespace) -> int:
@@ -24,7 +25,7 @@ def command_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def describe_pipeline(vendor: Vendor, pipelines_dir: str, duckdb_path: str | None) -> list[str]:
+def describe_pipeline(vendor: VendorSpec, pipelines_dir: str, duckdb_path: str | None) -> list[str]:
     """Lines describing one vendor's pipeline in `pipelines_dir`."""
     if not Path(pipelines_dir, vendor.name).is_dir():
         return [f"{vendor.name}: never synced (no pipeline in {pipelines_dir})"]
@@ -45,7 +46,7 @@ def describe_pipeline(vendor: Vendor, pipelines_dir: str, duckdb_path: str | Non
         lines.append(f"  row counts unavailable: {reason}")
     width = max(len(name) for name in vendor.resources)
     for name in vendor.resources:
-        position = describe_position(positions(pipeline).get(name, {}))
+        position = vendor.describe_state(name, positions(pipeline).get(name, {}))
         count = counts.get(name) if counts is not None else None
         shown = f"{'?' if counts is None else 'no table':>11}" if count is None else f"{count:>11,}"
         lines.append(f"  {name:<{width}} {shown} rows  {position}".rstrip())
@@ -69,13 +70,13 @@ def row_counts(pipeline: dlt.Pipeline, tables: tuple[str, ...]) -> dict[str, int
     return counts
 
 
-def _last_record(vendor: Vendor, pipelines_dir: str) -> dict[str, Any] | None:
+def _last_record(vendor: VendorSpec, pipelines_dir: str) -> dict[str, Any] | None:
     pipeline = dlt.attach(vendor.name, pipelines_dir=pipelines_dir)
     return last_run(pipeline)
 
 
 def _attach(
-    vendor: Vendor, pipelines_dir: str, record: dict[str, Any], duckdb_path: str | None
+    vendor: VendorSpec, pipelines_dir: str, record: dict[str, Any], duckdb_path: str | None
 ) -> dlt.Pipeline:
     destination_name = record["destination"]
     path = duckdb_path or record.get("duckdb_path")

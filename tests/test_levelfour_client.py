@@ -9,6 +9,7 @@ import pytest
 import responses
 
 from sources.levelfour.client import LevelFourClient
+from sources.shared.connection import Connection
 from sources.shared.errors import (
     AuthenticationError,
     ForbiddenError,
@@ -53,7 +54,9 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def client(clock: FakeClock) -> LevelFourClient:
-    client = LevelFourClient(BASE, KEY, 60, RetryPolicy(max_attempts=3, backoff_seconds=0.1))
+    client = LevelFourClient(
+        Connection(BASE, KEY, 60, RetryPolicy(max_attempts=3, backoff_seconds=0.1))
+    )
     client.session.limiter = RateLimiter(60, clock=clock, sleep=clock.sleep)
     return client
 

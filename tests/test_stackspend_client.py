@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 import responses
 
+from sources.shared.connection import Connection
 from sources.shared.errors import (
     AuthenticationError,
     ForbiddenError,
@@ -51,7 +52,9 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def client(clock: FakeClock) -> StackSpendClient:
-    client = StackSpendClient(BASE, KEY, 60, RetryPolicy(max_attempts=4, backoff_seconds=0.5))
+    client = StackSpendClient(
+        Connection(BASE, KEY, 60, RetryPolicy(max_attempts=4, backoff_seconds=0.5))
+    )
     client.session.limiter = RateLimiter(60, clock=clock, sleep=clock.sleep)
     return client
 
@@ -203,7 +206,7 @@ def test_429_asking_for_a_huge_wait_gives_up_at_once(
 @responses.activate
 def test_a_key_echoed_json_escaped_is_masked(clock: FakeClock) -> None:
     key = "ss_live_a1b2/c3d4"
-    client = StackSpendClient(BASE, key, 60, RetryPolicy(max_attempts=1))
+    client = StackSpendClient(Connection(BASE, key, 60, RetryPolicy(max_attempts=1)))
     body = error_body("UNAUTHORIZED", f"The key {key} is not valid")
     responses.get(LINE_ITEMS, status=401, body=body.replace("/", "\\/"))  # JSON allows \/
     with pytest.raises(AuthenticationError) as raised:

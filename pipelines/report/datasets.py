@@ -6,15 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pipelines.report.warehouse import Warehouse
-from pipelines.vendors import VENDORS, Vendor
+from sources.registry import VENDORS
 from sources.shared.errors import ConfigError
+from sources.shared.vendor import VendorSpec
 
 
 @dataclass
 class VendorDataset:
     """A vendor's dataset in the warehouse and which of its tables are there."""
 
-    vendor: Vendor
+    vendor: VendorSpec
     dataset: str
     tables: frozenset[str]
 

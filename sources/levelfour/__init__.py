@@ -5,9 +5,8 @@ Docs: https://api.levelfour.ai (see shared/api/levelfour-spending-breakdown-api.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from datetime import date
 from typing import Any
 
 import dlt
@@ -17,54 +16,30 @@ from dlt.sources import DltResource
 from sources.levelfour.client import LevelFourClient
 from sources.levelfour.helpers import (
     MonthLedger,
-    PeriodPlan,
-    add_months,
+    PeriodRange,
     breakdown_table,
-    month_of,
-    month_window,
+    period_keys,
+    period_range,
     raw_table,
 )
 from sources.levelfour.settings import (
     DEFAULT_BASE_URL,
     DEFAULT_REOPEN_MONTHS,
     DEFAULT_REQUESTS_PER_MINUTE,
-    DEFAULT_START_MONTHS_AGO,
+    KEY,
     KEY_PREFIXES,
     SPENDING_BREAKDOWN_COLUMNS,
     SPENDING_BREAKDOWN_KEY,
     SPENDING_BREAKDOWN_KEYED,
+    VENDOR,
 )
-from sources.shared.checks import (
-    MAX_ATTEMPTS,
-    MAX_MONTHS,
-    MAX_REQUESTS_PER_MINUTE,
-    check_api_key,
-    check_base_url,
-    check_int,
-    check_seconds,
-    parse_period,
-)
-from sources.shared.errors import ConfigError
-from sources.shared.progress import SyncProgress, current_load_scope, publish_verification
-from sources.shared.replace import Replacement, read_windows, replace_keys
-from sources.shared.retry import RetryPolicy
-from sources.shared.windows import Window
+from sources.shared.connection import checked_connection
+from sources.shared.progress import LoadScope, SyncProgress, publish_verification
+from sources.shared.replace import Replacement, replace_keys
+from sources.shared.vendor import VendorSpec
+from sources.shared.windows import MONTH_DAYS, MonthPlan, Window, WindowReader, load_windows
 
-KEY = "sources.levelfour"
 RAW_REFUSED = "LevelFour refuses format=raw for this key, so closed months are not re-read"
-
-
-@dataclass(frozen=True)
-class PeriodRange:
-    """The months one run reads and how far it goes."""
-
-    first: date
-    last: date
-    current: date
-    reopen_months: int
-    now: datetime
-    resume_only: bool = False
-    max_windows: int | None = None
 
 
 @dlt.source(name="levelfour", max_table_nesting=0)
@@ -78,41 +53,36 @@ def levelfour_source(
     max_attempts: int = 10,
     backoff_seconds: float = 1.0,
     timeout_seconds: float = 60.0,
+    load: LoadScope | None = None,
 ) -> Sequence[DltResource]:
-    """LevelFour's spending breakdown, one period (month) at a time.
-
-    Every value is checked before any request; a bad one raises `ConfigError`.
+    """LevelFour's spending breakdown, one period (month) at a time; every value is
+    checked before any request (a bad one raises `ConfigError`).
 
     Args:
         api_key: a LevelFour API key (secret), starting l4_live_ or l4_test_.
         base_url: the API's address; https:// unless the host is loopback.
         requests_per_minute: the key's rate limit; requests are paced to it.
-        start_period: first month to load (YYYY-MM); default 3 months before the current one.
-        end_period: last month to load (YYYY-MM); default the current month (UTC).
-        reopen_months: closed months before the current one that every run reads again.
-        max_attempts: attempts per request before giving up on retriable errors.
-        backoff_seconds: first backoff between retries; it doubles each time.
-        timeout_seconds: how long to wait for one response.
+        start_period, end_period: the months to load (YYYY-MM); default the 3 months
+            before the current one, to the current one (UTC).
+        reopen_months: closed months before the current one that every run replaces.
+        max_attempts, backoff_seconds, timeout_seconds: retries per request, the first
+            backoff (doubling), and how long to wait for one answer.
+        load: how much of a sync this load does (default: all of it, in one load).
     """
-    scope = current_load_scope()
-    periods = replace(
-        _period_range(start_period, end_period, reopen_months),
-        resume_only=scope.resume_only,
-        max_windows=scope.max_windows,
+    load = load or LoadScope()
+    connection = checked_connection(
+        KEY,
+        base_url,
+        api_key,
+        requests_per_minute,
+        max_attempts,
+        backoff_seconds,
+        timeout_seconds,
+        key_prefixes=KEY_PREFIXES,
     )
-    tracker = scope.progress
-    client = LevelFourClient(
-        check_base_url(f"{KEY}.base_url", base_url),
-        _check_key(api_key),
-        check_int(f"{KEY}.requests_per_minute", requests_per_minute, 1, MAX_REQUESTS_PER_MINUTE),
-        RetryPolicy(
-            max_attempts=check_int(f"{KEY}.max_attempts", max_attempts, 1, MAX_ATTEMPTS),
-            backoff_seconds=check_seconds(f"{KEY}.backoff_seconds", backoff_seconds, True),
-        ),
-        timeout_seconds=check_seconds(f"{KEY}.timeout_seconds", timeout_seconds, False),
-        stats=tracker.stats,
-    )
-    return (spending_breakdown(client, periods, tracker),)
+    periods = period_range(start_period, end_period, reopen_months)
+    client = LevelFourClient(connection, load.progress.stats)
+    return (spending_breakdown(client, periods, load),)
 
 
 @dlt.resource(
@@ -123,41 +93,37 @@ def levelfour_source(
     columns=SPENDING_BREAKDOWN_COLUMNS,
 )
 def spending_breakdown(
-    client: LevelFourClient, periods: PeriodRange, progress: SyncProgress
+    client: LevelFourClient, periods: PeriodRange, load: LoadScope
 ) -> Iterator[pa.Table]:
     """The breakdown per period; open months are re-read and replaced whole each run,
     closed ones re-read (format=raw) and replaced when the API restated them."""
     state = dlt.current.resource_state()
-    plan = PeriodPlan(state, periods.current, periods.reopen_months)
+    plan = MonthPlan(state, periods.current, periods.reopen_months)
     ledger = MonthLedger(state, periods.current, periods.now)
-    windows = plan.pending() if periods.resume_only else plan.plan(periods.first, periods.last)
+    windows = plan.pending() if load.resume_only else plan.plan(periods.first, periods.last)
     replacement = Replacement(
-        SPENDING_BREAKDOWN_KEYED,
-        "period",
-        lambda window: [month_of(window)],
-        row_key=SPENDING_BREAKDOWN_KEY,
+        SPENDING_BREAKDOWN_KEYED, "period", period_keys, SPENDING_BREAKDOWN_KEY
     )
-    if not periods.resume_only:
+    if not load.resume_only:
         closed = plan.settled_between(periods.first, periods.last)
-        yield from _verified_months(client, closed, ledger, replacement, progress, state, periods)
+        yield from _verified_months(
+            client, closed, ledger, replacement, load.progress, state, periods
+        )
 
-    def read_window(window: Window) -> Iterator[pa.Table]:
-        period = month_of(window)
-        return (ledger.marked(period, t) for t in breakdown_table(client, period, state))
+    def read(window: Window) -> Iterator[pa.Table]:
+        return (
+            ledger.marked(window.month, t) for t in breakdown_table(client, window.month, state)
+        )
 
     def complete(window: Window, keys: list[str]) -> None:
         plan.complete(window, keys)
         ledger.complete(window)
 
-    yield from read_windows(
-        "spending_breakdown",
-        windows[: periods.max_windows],
-        read_window,
-        replacement,
-        complete,
-        progress,
+    max_days = None if load.max_windows is None else load.max_windows * MONTH_DAYS
+    reader = WindowReader(read, complete)
+    yield from load_windows(
+        "spending_breakdown", windows, reader, replacement, load.progress, max_days
     )
-    progress.set_pending("spending_breakdown", len(plan.pending()))
 
 
 def _verified_months(
@@ -166,7 +132,7 @@ def _verified_months(
     ledger: MonthLedger,
     replacement: Replacement,
     progress: SyncProgress,
-    state: dict[str, Any],
+    state: MutableMapping[str, Any],
     periods: PeriodRange,
 ) -> Iterator[pa.Table]:
     """Re-read each closed month with format=raw (one request a month) and replace
@@ -187,34 +153,36 @@ def _verified_months(
             changed.append(period)
         progress.add_rows("spending_breakdown", items.num_rows)
         yield from replace_keys(replacement, ledger.marked(period, items), [period])
-        ledger.complete(month_window(date.fromisoformat(f"{period}-01")))
+        ledger.complete_period(period)
     spent = progress.stats.requests - before
     found = {"days": len(closed), "first": closed[0], "last": closed[-1], "requests": spent}
     publish_verification(progress, {**report, **found, "changed": changed, "reread": changed})
 
 
-def _check_key(api_key: Any) -> str:
-    key = check_api_key(f"{KEY}.api_key", api_key)
-    if not key.startswith(KEY_PREFIXES):
-        raise ConfigError(f"{KEY}.api_key", "must start with l4_live_ or l4_test_")
-    return key
+def _periods(start: date | None, end: date | None) -> dict[str, Any]:
+    """`--start-date`/`--end-date` as the source's arguments: the months that hold them."""
+    return {
+        **({"start_period": start.strftime("%Y-%m")} if start else {}),
+        **({"end_period": end.strftime("%Y-%m")} if end else {}),
+    }
 
 
-def _period_range(start: str | None, end: str | None, reopen_months: int) -> PeriodRange:
-    now = datetime.now(UTC)
-    current = now.date().replace(day=1)
-    first = (
-        parse_period(f"{KEY}.start_period", start)
-        if start
-        else add_months(current, -DEFAULT_START_MONTHS_AGO)
-    )
-    last = parse_period(f"{KEY}.end_period", end) if end else current
-    if first > last:
-        raise ConfigError(f"{KEY}.start_period", f"{start or first} is after end_period {end}")
-    return PeriodRange(
-        first=first,
-        last=last,
-        current=current,
-        reopen_months=check_int(f"{KEY}.reopen_months", reopen_months, 0, MAX_MONTHS),
-        now=now,
-    )
+def _describe(resource: str, state: Mapping[str, Any]) -> str:
+    periods = state.get("periods")
+    if not periods:
+        return ""
+    text = f"periods {periods[0]}..{periods[-1]}"
+    if state.get("format") == "table":
+        text += " (format=table, 100 items a request: LevelFour refuses format=raw)"
+    return text
+
+
+SPEC = VendorSpec(
+    name="levelfour",
+    label=VENDOR,
+    source=levelfour_source,
+    resources=("spending_breakdown",),
+    date_args=_periods,
+    describe_state=_describe,
+    bigquery_hints={"spending_breakdown": {"cluster": ["provider_id"]}},
+)

@@ -11,19 +11,17 @@ import pyarrow as pa
 
 from sources.levelfour.settings import BREAKDOWN_PATH, BREAKDOWN_WIRE, VENDOR
 from sources.shared.arrow_json import list_to_table, read_document
+from sources.shared.connection import Connection
 from sources.shared.errors import (
     ApiError,
-    AuthenticationError,
-    ForbiddenError,
     RateLimitedError,
     RequestValidationError,
     SchemaChangeError,
-    ServerError,
+    error_for,
 )
 from sources.shared.http import ApiSession
-from sources.shared.pacing import limiter_for
 from sources.shared.progress import RequestStats
-from sources.shared.retry import RetryPolicy, retry_after_seconds
+from sources.shared.retry import retry_after_seconds
 
 
 @dataclass(frozen=True)
@@ -40,26 +38,9 @@ class BreakdownPage:
 class LevelFourClient:
     """Calls the spending breakdown endpoint; items come back as Arrow tables."""
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str,
-        requests_per_minute: int,
-        retry: RetryPolicy | None = None,
-        timeout_seconds: float = 60.0,
-        stats: RequestStats | None = None,
-    ) -> None:
-        self.session = ApiSession(
-            VENDOR,
-            base_url,
-            {"Authorization": f"Bearer {api_key}"},
-            limiter_for(base_url, api_key, requests_per_minute),
-            parse_error,
-            retry=retry,
-            timeout_seconds=timeout_seconds,
-            secrets=(api_key,),
-            stats=stats,
-        )
+    def __init__(self, connection: Connection, stats: RequestStats | None = None) -> None:
+        auth = {"Authorization": f"Bearer {connection.api_key}"}
+        self.session = ApiSession(VENDOR, connection, auth, parse_error, stats)
 
     def breakdown(self, period: str, params: Mapping[str, Any]) -> BreakdownPage:
         """GET the breakdown of `period` (YYYY-MM); `params` adds format, page, page_size,
@@ -70,18 +51,12 @@ class LevelFourClient:
 def parse_error(status: int, headers: Mapping[str, str], text: str, endpoint: str) -> ApiError:
     """The typed error for a non-200 answer; a 422 names the parameter and the reason."""
     parameter, message = _detail(text)
-    args = (VENDOR, endpoint, status, message or f"HTTP {status}")
-    if status == 401:
-        return AuthenticationError(*args)
-    if status == 403:
-        return ForbiddenError(*args)
-    if status == 422:
-        return RequestValidationError(*args, parameter=parameter)
-    if status == 429:
-        return RateLimitedError(*args, retry_after=retry_after_seconds(headers, message))
-    if status >= 500 or status == 408:
-        return ServerError(*args)
-    return ApiError(*args)
+    error = error_for(VENDOR, endpoint, status, message)
+    if isinstance(error, RequestValidationError):
+        error.parameter = parameter
+    if isinstance(error, RateLimitedError):
+        error.retry_after = retry_after_seconds(headers, message)
+    return error
 
 
 def _detail(text: str) -> tuple[str | None, str | None]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterator, MutableMapping, Sequence
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
@@ -12,7 +13,9 @@ import pyarrow as pa
 from sources.levelfour.client import BreakdownPage, LevelFourClient
 from sources.levelfour.settings import (
     BREAKDOWN_PATH,
+    DEFAULT_START_MONTHS_AGO,
     ITEM_KEY,
+    KEY,
     MAX_PAGES,
     SPENDING_BREAKDOWN_KEY,
     SPENDING_BREAKDOWN_SCHEMA,
@@ -21,11 +24,12 @@ from sources.levelfour.settings import (
     VENDOR,
 )
 from sources.shared.arrow_json import conform
+from sources.shared.checks import MAX_MONTHS, check_int, parse_period
 from sources.shared.checksums import digest
-from sources.shared.errors import ApiError, PagingError, SchemaChangeError
+from sources.shared.errors import ApiError, ConfigError, PagingError, SchemaChangeError
 from sources.shared.paging import PageNumberPaginator, paginate, row_keys
 from sources.shared.replace import RESTATED_COLUMN
-from sources.shared.windows import Window
+from sources.shared.windows import Window, add_months
 
 
 def breakdown_table(
@@ -63,20 +67,15 @@ def _refuses_raw(error: ApiError) -> bool:
     return parameter == "format" or "format" in error.server_message.lower()
 
 
-def month_of(window: Window) -> str:
-    """The period (YYYY-MM) a month window covers."""
-    return window.start.strftime("%Y-%m")
+@dataclass(frozen=True)
+class PeriodRange:
+    """The months one sync reads (first days), the current one and how many reopen."""
 
-
-def month_window(first_day: date) -> Window:
-    """The window of the month starting `first_day`."""
-    return Window(first_day, add_months(first_day, 1) - timedelta(days=1))
-
-
-def add_months(first_day: date, months: int) -> date:
-    """The first day of the month `months` after (or before) `first_day`'s."""
-    index = first_day.year * 12 + first_day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
+    first: date
+    last: date
+    current: date
+    reopen_months: int
+    now: datetime
 
 
 class MonthLedger:
@@ -119,67 +118,12 @@ class MonthLedger:
 
     def complete(self, window: Window) -> None:
         """The month of `window` was loaded as last `marked`."""
-        period = month_of(window)
+        self.complete_period(window.month)
+
+    def complete_period(self, period: str) -> None:
+        """`period` was loaded as last `marked`."""
         if period in self._loading:
             self._months[period] = self._loading.pop(period)
-
-
-class PeriodPlan:
-    """Which months a sync reads, kept in the resource state.
-
-    State keys: `settled` (periods loaded once they were closed: never read
-    again), `pending` (month windows planned, not loaded yet), `periods`
-    (loaded) and `newest_period` (the newest one with items). The current
-    month and the `reopen_months` before it are never settled — counted back
-    from the newest period with items when the API's data ends earlier.
-    """
-
-    def __init__(self, state: MutableMapping[str, Any], current: date, reopen_months: int) -> None:
-        self._state = state
-        self._current = current
-        self._reopen_months = reopen_months
-        self._open_from = add_months(current, -reopen_months)
-
-    def pending(self) -> list[Window]:
-        """Month windows planned and not yet loaded."""
-        return [month_window(date.fromisoformat(s)) for s, _ in self._state.get("pending", [])]
-
-    def plan(self, first: date, last: date) -> list[Window]:
-        """Plan every unsettled month from `first` to `last` (first days); return all pending."""
-        settled = set(self._state.get("settled", []))
-        newest = self._state.get("newest_period")
-        if newest and newest < self._current.strftime("%Y-%m"):
-            # the API's data ends before this month: its newest months are the open ones
-            reopen = add_months(date.fromisoformat(f"{newest}-01"), -self._reopen_months)
-            settled = {p for p in settled if p < reopen.strftime("%Y-%m")}
-        windows = set(self.pending())
-        month = first
-        while month <= last:
-            if month.strftime("%Y-%m") not in settled:
-                windows.add(month_window(month))
-            month = add_months(month, 1)
-        ordered = sorted(windows)
-        self._state["pending"] = [[w.start.isoformat(), w.end.isoformat()] for w in ordered]
-        return ordered
-
-    def settled_between(self, first: date, last: date) -> list[str]:
-        """The settled periods (closed, loaded once) from `first` to `last`, not pending."""
-        pending = {month_of(w) for w in self.pending()}
-        low, high = first.strftime("%Y-%m"), last.strftime("%Y-%m")
-        settled = self._state.get("settled", [])
-        return [p for p in settled if low <= p <= high and p not in pending]
-
-    def complete(self, window: Window, periods_with_items: Sequence[str] = ()) -> None:
-        """Record a month as loaded; a closed one is settled for good."""
-        if periods_with_items:
-            newest = max(periods_with_items)
-            self._state["newest_period"] = max(newest, self._state.get("newest_period") or newest)
-        key = [window.start.isoformat(), window.end.isoformat()]
-        self._state["pending"] = [w for w in self._state.get("pending", []) if w != key]
-        periods = set(self._state.get("periods", [])) | {month_of(window)}
-        self._state["periods"] = sorted(periods)
-        if window.start < self._open_from:
-            self._state["settled"] = sorted({*self._state.get("settled", []), month_of(window)})
 
 
 def _pages(client: LevelFourClient, period: str, **params: Any) -> Iterator[BreakdownPage]:
@@ -287,3 +231,29 @@ def _row_keys(table: pa.Table, columns: Sequence[str]) -> list[tuple[Any, ...]]:
 def _digest(items: pa.Table) -> str:
     columns = [*SPENDING_BREAKDOWN_KEY, "cost", "previous_cost"]
     return digest(zip(*(items.column(c).to_pylist() for c in columns), strict=True))
+
+
+def period_range(start: str | None, end: str | None, reopen_months: int) -> PeriodRange:
+    """The checked months of a sync (`ConfigError` naming the first bad value)."""
+    now = datetime.now(UTC)
+    current = now.date().replace(day=1)
+    first = (
+        parse_period(f"{KEY}.start_period", start)
+        if start
+        else add_months(current, -DEFAULT_START_MONTHS_AGO)
+    )
+    last = parse_period(f"{KEY}.end_period", end) if end else current
+    if first > last:
+        raise ConfigError(f"{KEY}.start_period", f"{start or first} is after end_period {end}")
+    return PeriodRange(
+        first=first,
+        last=last,
+        current=current,
+        reopen_months=check_int(f"{KEY}.reopen_months", reopen_months, 0, MAX_MONTHS),
+        now=now,
+    )
+
+
+def period_keys(window: Window) -> list[str]:
+    """The merge key values a month window covers: its period."""
+    return [window.month]

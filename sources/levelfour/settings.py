@@ -8,6 +8,7 @@ from sources.shared.arrow_json import MONEY, TIMESTAMP, dlt_columns
 from sources.shared.replace import DELETED_COLUMN, RESTATED_COLUMN, ROW_KEY_COLUMN, ROW_KEY_FIELD
 
 VENDOR = "LevelFour"
+KEY = "sources.levelfour"  # the config section
 DEFAULT_BASE_URL = "https://api.levelfour.ai"
 DEFAULT_REQUESTS_PER_MINUTE = 60
 DEFAULT_START_MONTHS_AGO = 3

@@ -76,11 +76,9 @@ class ForbiddenError(ApiError):
 
 
 class ScopeError(ForbiddenError):
-    """403: the key lacks the scope an endpoint needs."""
+    """403: the key lacks the scope an endpoint needs (`scope`, when known)."""
 
-    def __init__(self, *args: object, scope: str, **kwargs: object) -> None:
-        self.scope = scope
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    scope: str = ""
 
 
 class PlanRestrictedError(ForbiddenError):
@@ -88,21 +86,16 @@ class PlanRestrictedError(ForbiddenError):
 
 
 class RequestValidationError(ApiError):
-    """422: a parameter is missing or has an invalid value."""
+    """422: a parameter (`parameter`, when the API names it) is missing or invalid."""
 
-    def __init__(self, *args: object, parameter: str | None = None, **kwargs: object) -> None:
-        self.parameter = parameter
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    parameter: str | None = None
 
 
 class RateLimitedError(ApiError):
     """429: too many requests; `retry_after` is the wait the server asked for."""
 
     retriable = True
-
-    def __init__(self, *args: object, retry_after: float | None = None, **kwargs: object) -> None:
-        self.retry_after = retry_after
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    retry_after: float | None = None
 
 
 class ServerError(ApiError):
@@ -139,3 +132,27 @@ class PagingError(ApiError):
 
 class SchemaChangeError(ApiError):
     """A field arrived with a type the warehouse column cannot hold without loss."""
+
+
+# The typed error of an answer: by the vendor's error code (403s tell scope and plan
+# apart by it), else by HTTP status; other 5xx are server errors, the rest plain.
+ERRORS_BY_CODE: dict[str, type[ApiError]] = {
+    "INVALID_SCOPE": ScopeError,
+    "PLAN_RESTRICTED": PlanRestrictedError,
+}
+ERRORS_BY_STATUS: dict[int, type[ApiError]] = {
+    401: AuthenticationError,
+    403: ForbiddenError,
+    408: ServerError,
+    422: RequestValidationError,
+    429: RateLimitedError,
+}
+
+
+def error_for(
+    vendor: str, endpoint: str, status: int, message: str | None, code: str | None = None
+) -> ApiError:
+    """The typed error for a non-200 answer, carrying the server's code and message."""
+    kind = ERRORS_BY_CODE.get(code or "") if status == 403 else None
+    kind = kind or ERRORS_BY_STATUS.get(status) or (ServerError if status >= 500 else ApiError)
+    return kind(vendor, endpoint, status, message or f"HTTP {status}", code=code)

@@ -16,15 +16,16 @@ from urllib.parse import quote, quote_plus, urlencode
 
 import requests
 
+from sources.shared.connection import Connection
 from sources.shared.errors import (
     ApiError,
     InvalidResponseError,
     RateLimitedError,
     ServerError,
 )
-from sources.shared.pacing import RateLimiter
+from sources.shared.pacing import limiter_for
 from sources.shared.progress import RequestStats
-from sources.shared.retry import RetryPolicy, call_with_retries
+from sources.shared.retry import call_with_retries
 
 logger = logging.getLogger("costsync")
 
@@ -44,25 +45,22 @@ class ApiSession:
     def __init__(
         self,
         vendor: str,
-        base_url: str,
+        connection: Connection,
         auth_headers: Mapping[str, str],
-        limiter: RateLimiter,
         parse_error: ErrorParser,
-        retry: RetryPolicy | None = None,
-        timeout_seconds: float = 60.0,
-        user_agent: str = "costsync",
-        secrets: tuple[str, ...] = (),
         stats: RequestStats | None = None,
     ) -> None:
         self.vendor = vendor
-        self.base_url = base_url.rstrip("/")
-        self.limiter = limiter
+        self.base_url = connection.base_url.rstrip("/")
+        self.limiter = limiter_for(
+            self.base_url, connection.api_key, connection.requests_per_minute
+        )
         self.parse_error = parse_error
-        self.retry = retry or RetryPolicy()
-        self.timeout_seconds = timeout_seconds
+        self.retry = connection.retry
+        self.timeout_seconds = connection.timeout_seconds
         self.stats = stats or RequestStats()
-        self._secrets = secret_forms(secrets)
-        self._headers = {"User-Agent": user_agent, "Accept": "application/json", **auth_headers}
+        self._secrets = secret_forms((connection.api_key,))
+        self._headers = {"User-Agent": "costsync", "Accept": "application/json", **auth_headers}
         self._session = session_for(self.base_url)
 
     def get(

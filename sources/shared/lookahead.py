@@ -15,10 +15,12 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Hashable, Iterator
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from sources.shared.windows import Window
+if TYPE_CHECKING:
+    from sources.shared.windows import Window
 
 # Pages held while the load runs (~1000 rows, ~150 KB each). A load of a 30-day
 # window takes about as long as reading 50 pages, and more would only hold memory.

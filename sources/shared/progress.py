@@ -7,9 +7,7 @@ or subscribes to changes. Nothing here prints.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,7 +82,8 @@ def publish_verification(progress: SyncProgress, report: dict[str, Any]) -> None
 
 @dataclass(frozen=True)
 class LoadScope:
-    """How much of a sync one dlt load does; the runner sets it around each load.
+    """How much of a sync one dlt load does; the runner passes one to each load's source
+    (the sources' `load` argument).
 
     Attributes:
         resume_only: only finish windows already planned (the later loads of a sync).
@@ -95,21 +94,3 @@ class LoadScope:
     resume_only: bool = False
     max_windows: int | None = None
     progress: SyncProgress = field(default_factory=SyncProgress)
-
-
-_scope: ContextVar[LoadScope | None] = ContextVar("costsync_load_scope", default=None)
-
-
-@contextmanager
-def load_scope(scope: LoadScope) -> Iterator[None]:
-    """Make `scope` the one sources built and loaded inside the block see."""
-    token = _scope.set(scope)
-    try:
-        yield
-    finally:
-        _scope.reset(token)
-
-
-def current_load_scope() -> LoadScope:
-    """The scope set by `load_scope`; outside one, a whole sync in one load."""
-    return _scope.get() or LoadScope()

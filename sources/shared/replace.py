@@ -15,16 +15,15 @@ merge keeps one row per key however often a job ran.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sources.shared import lookahead
-from sources.shared.progress import SyncProgress
-from sources.shared.windows import Window
+if TYPE_CHECKING:
+    from sources.shared.windows import Window
 
 DELETED_COLUMN = "_costsync_deleted"
 DELETED_MARKER = "deleted:"
@@ -82,46 +81,6 @@ class Replacement:
         return pa.Table.from_arrays(columns, schema=self.schema)
 
 
-def read_windows(
-    resource: str,
-    windows: Sequence[Window],
-    read_window: Callable[[Window], Iterator[pa.Table]],
-    replacement: Replacement,
-    complete: Callable[[Window, list[Any]], None],
-    progress: SyncProgress,
-    upcoming: Window | None = None,
-    read_ahead_key: Hashable = None,
-    observe: Callable[[pa.Table], None] | None = None,
-) -> Iterator[pa.Table]:
-    """Yield each window's tables, then markers for its emptied keys, then commit it.
-
-    `complete(window, keys)` records the window as loaded; `keys` are the key
-    values (days, months) that had rows. `observe`, if given, sees every table
-    of the window before it is yielded. When `upcoming` (the window the next
-    load will read) is given, reading it starts in the background as soon as
-    the last window here is read, keyed by `read_ahead_key`.
-    """
-    for window in windows:
-        progress.reading(resource, str(window))
-        ahead = lookahead.take(read_ahead_key, window) if read_ahead_key else None
-        tables = ahead.tables() if ahead else read_window(window)
-        seen: set[Any] = set()
-        batch: list[pa.Table] = []
-        for table in map(replacement.keyed, tables):
-            seen.update(pc.unique(table.column(replacement.column)).to_pylist())
-            progress.add_rows(resource, table.num_rows)
-            batch.append(table)
-            if sum(t.num_rows for t in batch) >= BATCH_ROWS:
-                yield _observed(_concat(batch), observe)
-                batch = []
-        if window == windows[-1] and upcoming and read_ahead_key:
-            lookahead.start(read_ahead_key, read_window, upcoming)
-        if batch:
-            yield _observed(_concat(batch), observe)
-        yield from replacement.emptied(replacement.keys_of(window), seen)
-        complete(window, sorted(seen))
-
-
 def replace_keys(
     replacement: Replacement, table: pa.Table, keys: Sequence[Any]
 ) -> Iterator[pa.Table]:
@@ -132,12 +91,6 @@ def replace_keys(
     yield from replacement.emptied(
         keys, set(pc.unique(table.column(replacement.column)).to_pylist())
     )
-
-
-def _observed(table: pa.Table, observe: Callable[[pa.Table], None] | None) -> pa.Table:
-    if observe is not None:
-        observe(table)
-    return table
 
 
 def with_row_key(table: pa.Table, columns: Sequence[str]) -> pa.Table:
@@ -161,7 +114,7 @@ def _key_part(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.fill_null(pc.binary_join_element_wise(length, text, ":"), "-")
 
 
-def _concat(tables: list[pa.Table]) -> pa.Table:
+def concat(tables: list[pa.Table]) -> pa.Table:
     """One table from pages whose columns may differ (a field the API added midway)."""
     if len(tables) == 1:
         return tables[0]

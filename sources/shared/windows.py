@@ -1,28 +1,45 @@
-"""Date windows and the incremental plan of a date-windowed resource.
+"""Date windows, the incremental plans of windowed resources, and the one driver
+that reads a load's windows.
 
-A resource reads its date range in windows and commits after each one, so
-a killed backfill resumes where it stopped. Its position lives in dlt
-resource state (plain ISO strings, so it round-trips through the warehouse):
+A resource reads its range in windows — spans of days (StackSpend) or whole
+months (LevelFour) — and commits after each one, so a killed backfill resumes
+where it stopped. Its position lives in dlt resource state (plain ISO strings,
+so it round-trips through the warehouse); both plans keep the windows planned
+but not yet loaded in `pending`.
 
-    synced_from, synced_through   the days already loaded
-    newest_day                    the newest day the API had rows for
-    pending                       windows planned but not yet loaded
+`DayPlan` (also `synced_from`, `synced_through`, `newest_day`): a new sync plans
+any days before `synced_from` the user now asks for, the last `lookback_days`
+before `synced_through` again (the API restates recent days; counted back from
+`newest_day` instead when the API's data ends earlier, since that is where
+restatements land), and every day after it up to the end date. A sync that
+finds windows still pending from an interrupted one finishes those first,
+without reading their days twice.
 
-A new sync plans: any days before `synced_from` the user now asks for, the
-last `lookback_days` before `synced_through` again (the API restates recent
-days; counted back from `newest_day` instead when the API's data ends
-earlier, since that is where restatements land), and every day after it up
-to the end date. A sync that finds windows
-still pending from an interrupted one finishes those first, without reading
-their days twice.
+`MonthPlan` (also `settled`, `periods`, `newest_period`): every month not settled;
+a month is settled once loaded after it closed, except the current one and the
+`reopen_months` before it.
+
+`load_windows` reads as many pending windows as one load takes, yields their
+tables (with markers emptying the keys that had no rows, see
+`sources.shared.replace`) and commits each window as it is read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
+
+import pendulum
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sources.shared import lookahead
+from sources.shared.progress import SyncProgress
+from sources.shared.replace import BATCH_ROWS, Replacement, concat
+
+MONTH_DAYS = 31  # the most days a month window holds
 
 
 @dataclass(frozen=True, order=True)
@@ -34,13 +51,18 @@ class Window:
 
     def days(self) -> Iterator[date]:
         """Every day of the window, in order."""
-        for offset in range((self.end - self.start).days + 1):
+        for offset in range(self.length):
             yield self.start + timedelta(days=offset)
 
     @property
     def length(self) -> int:
         """How many days the window holds."""
         return (self.end - self.start).days + 1
+
+    @property
+    def month(self) -> str:
+        """The period (YYYY-MM) of a month window: the month of its first day."""
+        return self.start.strftime("%Y-%m")
 
     def __contains__(self, day: object) -> bool:
         return isinstance(day, date) and self.start <= day <= self.end
@@ -57,6 +79,18 @@ def split_range(start: date, end: date, window_days: int) -> list[Window]:
         windows.append(Window(start, last))
         start = last + timedelta(days=1)
     return windows
+
+
+def add_months(first_day: date, months: int) -> date:
+    """The first day of the month `months` after (or before) `first_day`'s."""
+    moved = pendulum.date(first_day.year, first_day.month, 1).add(months=months)
+    return date(moved.year, moved.month, 1)
+
+
+def month_window(first_day: date) -> Window:
+    """The window of the month starting `first_day`."""
+    last = pendulum.date(first_day.year, first_day.month, 1).end_of("month")
+    return Window(first_day, date(last.year, last.month, last.day))
 
 
 def runs_of(days: Iterable[date]) -> list[tuple[date, date]]:
@@ -87,25 +121,42 @@ def take_windows(windows: Sequence[Window], max_days: int | None) -> int:
     return count
 
 
-class WindowPlan:
-    """Reads and updates a resource's window plan inside its dlt resource state."""
+class _Plan:
+    """The windows a resource planned and has not loaded yet, in its state."""
 
     def __init__(self, state: MutableMapping[str, Any]) -> None:
         self._state = state
 
+    def pending(self) -> list[Window]:
+        """Windows planned and not yet loaded, oldest first."""
+        return [Window(_day(s), _day(e)) for s, e in self._state.get("pending", [])]
+
+    def _set_pending(self, windows: Iterable[Window]) -> list[Window]:
+        ordered = sorted(set(windows))
+        self._state["pending"] = [[w.start.isoformat(), w.end.isoformat()] for w in ordered]
+        return ordered
+
+    def _loaded(self, window: Window) -> None:
+        self._set_pending(w for w in self.pending() if w != window)
+
+
+class DayPlan(_Plan):
+    """The plan of a resource read in windows of days (see the module docstring)."""
+
     @property
     def synced_from(self) -> date | None:
         """First day loaded so far, or None before the first load."""
-        return _day(self._state.get("synced_from"))
+        return _optional_day(self._state.get("synced_from"))
 
     @property
     def synced_through(self) -> date | None:
         """Last day loaded so far, or None before the first load."""
-        return _day(self._state.get("synced_through"))
+        return _optional_day(self._state.get("synced_through"))
 
-    def pending(self) -> list[Window]:
-        """Windows planned and not yet loaded, oldest first."""
-        return [Window(_day(s), _day(e)) for s, e in self._state.get("pending", [])]
+    @property
+    def newest_day(self) -> date | None:
+        """The newest day the API had rows for, or None."""
+        return _optional_day(self._state.get("newest_day"))
 
     def plan(self, start: date, end: date, lookback_days: int, window_days: int) -> list[Window]:
         """Add the windows a new sync of `start`..`end` must read; return all pending."""
@@ -115,9 +166,7 @@ class WindowPlan:
         windows = self.pending()
         for first, last in ranges:
             windows.extend(split_range(first, last, window_days))
-        windows.sort()
-        self._state["pending"] = [[w.start.isoformat(), w.end.isoformat()] for w in windows]
-        return windows
+        return self._set_pending(windows)
 
     def add_days(self, days: Iterable[date], window_days: int) -> list[date]:
         """Plan `days` for re-reading, except those a pending window reads already.
@@ -126,25 +175,16 @@ class WindowPlan:
         """
         pending = self.pending()
         added = sorted({day for day in days if not any(day in w for w in pending)})
-        windows = [
-            w for first, last in runs_of(added) for w in split_range(first, last, window_days)
-        ]
-        ordered = sorted([*pending, *windows])
-        self._state["pending"] = [[w.start.isoformat(), w.end.isoformat()] for w in ordered]
+        runs = runs_of(added)
+        self._set_pending([*pending, *(w for a, b in runs for w in split_range(a, b, window_days))])
         return added
-
-    @property
-    def newest_day(self) -> date | None:
-        """The newest day the API had rows for, or None."""
-        return _day(self._state.get("newest_day"))
 
     def complete(self, window: Window, days_with_rows: Sequence[date] = ()) -> None:
         """Record `window` as loaded; `days_with_rows` are its days the API had rows for."""
         if days_with_rows:
             newest = max(days_with_rows)
             self._state["newest_day"] = max(newest, self.newest_day or newest).isoformat()
-        key = [window.start.isoformat(), window.end.isoformat()]
-        self._state["pending"] = [w for w in self._state.get("pending", []) if w != key]
+        self._loaded(window)
         first, last = self.synced_from, self.synced_through
         self._state["synced_from"] = min(first or window.start, window.start).isoformat()
         self._state["synced_through"] = max(last or window.end, window.end).isoformat()
@@ -170,5 +210,128 @@ class WindowPlan:
         return [(first, end)] if first <= end else []
 
 
-def _day(value: str | None) -> date | None:
+class MonthPlan(_Plan):
+    """The plan of a resource read one month at a time (see the module docstring)."""
+
+    def __init__(self, state: MutableMapping[str, Any], current: date, reopen_months: int) -> None:
+        super().__init__(state)
+        self._current = current
+        self._reopen_months = reopen_months
+        self._open_from = add_months(current, -reopen_months)
+
+    def plan(self, first: date, last: date) -> list[Window]:
+        """Plan every unsettled month from `first` to `last` (first days); return all pending."""
+        settled = set(self._state.get("settled", []))
+        newest = self._state.get("newest_period")
+        if newest and newest < self._current.strftime("%Y-%m"):
+            # the API's data ends before this month: its newest months are the open ones
+            reopen = add_months(date.fromisoformat(f"{newest}-01"), -self._reopen_months)
+            settled = {p for p in settled if p < reopen.strftime("%Y-%m")}
+        windows = self.pending()
+        month = first
+        while month <= last:
+            if month.strftime("%Y-%m") not in settled:
+                windows.append(month_window(month))
+            month = add_months(month, 1)
+        return self._set_pending(windows)
+
+    def settled_between(self, first: date, last: date) -> list[str]:
+        """The settled periods (closed, loaded once) from `first` to `last`, not pending."""
+        pending = {w.month for w in self.pending()}
+        low, high = first.strftime("%Y-%m"), last.strftime("%Y-%m")
+        settled = self._state.get("settled", [])
+        return [p for p in settled if low <= p <= high and p not in pending]
+
+    def complete(self, window: Window, periods_with_items: Sequence[str] = ()) -> None:
+        """Record a month as loaded; a closed one is settled for good."""
+        if periods_with_items:
+            newest = max(periods_with_items)
+            self._state["newest_period"] = max(newest, self._state.get("newest_period") or newest)
+        self._loaded(window)
+        self._state["periods"] = sorted({*self._state.get("periods", []), window.month})
+        if window.start < self._open_from:
+            self._state["settled"] = sorted({*self._state.get("settled", []), window.month})
+
+
+@dataclass(frozen=True)
+class WindowReader:
+    """How a windowed resource reads a window, and what it records as one loads.
+
+    Attributes:
+        read: the window's tables (conformed to the resource's layout).
+        complete: `complete(window, keys)` records the window as loaded; `keys` are
+            the key values (days, months) that had rows.
+        observe: if given, sees every table of the window before it is yielded.
+    """
+
+    read: Callable[[Window], Iterator[pa.Table]]
+    complete: Callable[[Window, list[Any]], None]
+    observe: Callable[[pa.Table], None] | None = None
+
+
+def load_windows(
+    resource: str,
+    windows: Sequence[Window],
+    reader: WindowReader,
+    replacement: Replacement,
+    progress: SyncProgress,
+    max_days: int | None = None,
+    read_ahead_key: Hashable = None,
+) -> Iterator[pa.Table]:
+    """Read the first of `windows` that one load takes (`take_windows`), committing each.
+
+    When `read_ahead_key` is given, the window the next load will read starts
+    being read in the background as soon as this load's last window is read.
+    """
+    count = take_windows(windows, max_days)
+    now, later = list(windows[:count]), list(windows[count:])
+    for window in now:
+        upcoming = later[0] if later and window == now[-1] and read_ahead_key else None
+        yield from _load_window(
+            resource, window, reader, replacement, progress, upcoming, read_ahead_key
+        )
+    progress.set_pending(resource, len(later))
+
+
+def _load_window(
+    resource: str,
+    window: Window,
+    reader: WindowReader,
+    replacement: Replacement,
+    progress: SyncProgress,
+    upcoming: Window | None,
+    read_ahead_key: Hashable,
+) -> Iterator[pa.Table]:
+    """One window's tables in batches, then markers for its emptied keys, then its commit."""
+    progress.reading(resource, str(window))
+    ahead = lookahead.take(read_ahead_key, window) if read_ahead_key else None
+    tables = ahead.tables() if ahead else reader.read(window)
+    seen: set[Any] = set()
+    batch: list[pa.Table] = []
+    for table in map(replacement.keyed, tables):
+        seen.update(pc.unique(table.column(replacement.column)).to_pylist())
+        progress.add_rows(resource, table.num_rows)
+        batch.append(table)
+        if sum(t.num_rows for t in batch) >= BATCH_ROWS:
+            yield _observed(concat(batch), reader.observe)
+            batch = []
+    if upcoming is not None:
+        lookahead.start(read_ahead_key, reader.read, upcoming)
+    if batch:
+        yield _observed(concat(batch), reader.observe)
+    yield from replacement.emptied(replacement.keys_of(window), seen)
+    reader.complete(window, sorted(seen))
+
+
+def _observed(table: pa.Table, observe: Callable[[pa.Table], None] | None) -> pa.Table:
+    if observe is not None:
+        observe(table)
+    return table
+
+
+def _day(value: str) -> date:
+    return date.fromisoformat(value)
+
+
+def _optional_day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None

@@ -12,21 +12,17 @@ from typing import Any
 import pyarrow as pa
 
 from sources.shared.arrow_json import list_to_table, read_document
+from sources.shared.connection import Connection
 from sources.shared.errors import (
     ApiError,
-    AuthenticationError,
-    ForbiddenError,
-    PlanRestrictedError,
     RateLimitedError,
-    RequestValidationError,
     SchemaChangeError,
     ScopeError,
-    ServerError,
+    error_for,
 )
 from sources.shared.http import ApiSession
-from sources.shared.pacing import limiter_for
 from sources.shared.progress import RequestStats
-from sources.shared.retry import RetryPolicy, retry_after_seconds
+from sources.shared.retry import retry_after_seconds
 from sources.stackspend.settings import (
     ANOMALIES_PAGE_LIMIT,
     ANOMALIES_PATH,
@@ -64,26 +60,9 @@ class Page:
 class StackSpendClient:
     """Calls the three read endpoints; every answer comes back as an Arrow table."""
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str,
-        requests_per_minute: int,
-        retry: RetryPolicy | None = None,
-        timeout_seconds: float = 60.0,
-        stats: RequestStats | None = None,
-    ) -> None:
-        self.session = ApiSession(
-            VENDOR,
-            base_url,
-            {"X-API-Key": api_key},
-            limiter_for(base_url, api_key, requests_per_minute),
-            parse_error,
-            retry=retry,
-            timeout_seconds=timeout_seconds,
-            secrets=(api_key,),
-            stats=stats,
-        )
+    def __init__(self, connection: Connection, stats: RequestStats | None = None) -> None:
+        auth = {"X-API-Key": connection.api_key}
+        self.session = ApiSession(VENDOR, connection, auth, parse_error, stats)
 
     def line_items_page(
         self,
@@ -125,25 +104,14 @@ class StackSpendClient:
 
 
 def parse_error(status: int, headers: Mapping[str, str], text: str, endpoint: str) -> ApiError:
-    """The typed error for a non-200 answer, carrying the server's code and message."""
+    """The typed error for a non-200 answer, carrying the envelope's code and message."""
     code, message = _error_fields(text)
-    args = (VENDOR, endpoint, status, message or f"HTTP {status}")
-    if status == 401:
-        return AuthenticationError(*args, code=code)
-    if status == 403 and code == "INVALID_SCOPE":
-        scope = RESOURCE_SCOPES.get(ENDPOINT_RESOURCES.get(endpoint, ""), "")
-        return ScopeError(*args, code=code, scope=scope)
-    if status == 403 and code == "PLAN_RESTRICTED":
-        return PlanRestrictedError(*args, code=code)
-    if status == 403:
-        return ForbiddenError(*args, code=code)
-    if status == 422:
-        return RequestValidationError(*args, code=code)
-    if status == 429:
-        return RateLimitedError(*args, code=code, retry_after=retry_after_seconds(headers, message))
-    if status >= 500 or status == 408:
-        return ServerError(*args, code=code)
-    return ApiError(*args, code=code)
+    error = error_for(VENDOR, endpoint, status, message, code)
+    if isinstance(error, ScopeError):
+        error.scope = RESOURCE_SCOPES.get(ENDPOINT_RESOURCES.get(endpoint, ""), "")
+    if isinstance(error, RateLimitedError):
+        error.retry_after = retry_after_seconds(headers, message)
+    return error
 
 
 def _error_fields(text: str) -> tuple[str | None, str | None]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -14,7 +16,12 @@ from sources.shared.errors import PagingError
 from sources.shared.paging import CursorPaginator, Params, paginate
 from sources.shared.prefetch import prefetched_pages
 from sources.shared.replace import RESTATED_COLUMN
-from sources.shared.windows import Window
+
+if TYPE_CHECKING:
+    from sources.stackspend.verification import RollupSnapshot
+from sources.shared.checks import MAX_DAYS, MAX_WINDOW_DAYS, check_int, check_order, parse_day
+from sources.shared.progress import LoadScope
+from sources.shared.windows import DayPlan, Window
 from sources.stackspend.client import Page, StackSpendClient, peek_next_cursor
 from sources.stackspend.settings import (
     ANOMALIES_PAGE_LIMIT,
@@ -24,6 +31,8 @@ from sources.stackspend.settings import (
     ANOMALY_STATUSES,
     DAILY_ROLLUPS_KEY,
     DAILY_ROLLUPS_SCHEMA,
+    DEFAULT_START_DAYS_AGO,
+    KEY,
     LINE_ITEMS_PATH,
     LINE_ITEMS_SCHEMA,
     ROLLUP_GROUP_BYS,
@@ -41,6 +50,90 @@ ANOMALY_FILTERS: dict[str, tuple[str, ...]] = {
     "status": ANOMALY_STATUSES,
     "provider_type": (),
 }
+
+
+@dataclass(frozen=True)
+class SyncRange:
+    """What one sync reads: its days, lookbacks, window size and verification horizon."""
+
+    start: date
+    end: date
+    lookback_days: int
+    anomaly_lookback_days: int
+    window_days: int
+    verify_days: int | None
+    now: datetime
+
+    def load_days(self, load: LoadScope) -> int | None:
+        """How many days of windows one load of `load` reads (None: all)."""
+        return None if load.max_windows is None else load.max_windows * self.window_days
+
+
+def sync_range(
+    start_date: str | None,
+    end_date: str | None,
+    lookback_days: int,
+    anomaly_lookback_days: int,
+    window_days: int,
+    verify_days: int | None,
+) -> SyncRange:
+    """The checked range of a sync (`ConfigError` naming the first bad value)."""
+    now = datetime.now(UTC)
+    end = parse_day(f"{KEY}.end_date", end_date) if end_date else now.date()
+    start = (
+        parse_day(f"{KEY}.start_date", start_date)
+        if start_date
+        else now.date() - timedelta(days=DEFAULT_START_DAYS_AGO)
+    )
+    check_order(f"{KEY}.start_date", start, f"{KEY}.end_date", end)
+    return SyncRange(
+        start=start,
+        end=end,
+        lookback_days=check_int(f"{KEY}.lookback_days", lookback_days, 0, MAX_DAYS),
+        anomaly_lookback_days=check_int(
+            f"{KEY}.anomaly_lookback_days", anomaly_lookback_days, 0, MAX_DAYS
+        ),
+        window_days=check_int(f"{KEY}.window_days", window_days, 1, MAX_WINDOW_DAYS),
+        verify_days=None
+        if verify_days is None
+        else check_int(f"{KEY}.verify_days", verify_days, 0, MAX_DAYS),
+        now=now,
+    )
+
+
+def planned(plan: DayPlan, sync: SyncRange, load: LoadScope) -> list[Window]:
+    """The windows a load may read: those pending, plus new ones on a sync's first load."""
+    if load.resume_only:
+        return plan.pending()
+    return plan.plan(sync.start, sync.end, sync.lookback_days, sync.window_days)
+
+
+def day_keys(window: Window) -> list[date]:
+    """The merge key values a window of days covers: its days."""
+    return list(window.days())
+
+
+def anomalies_since(state: Mapping[str, Any], sync: SyncRange) -> datetime:
+    """Where this run's anomaly read starts.
+
+    The first run starts at start_date 00:00 UTC; later runs go back
+    anomaly_lookback_days from the newest detected_date loaded, so status
+    changes land, or to start_date if it moved earlier than ever read.
+    """
+    first = datetime.combine(sync.start, time(), UTC)
+    newest, floor = state.get("newest_detected_date"), state.get("first_since")
+    if not newest or (floor and first < datetime.fromisoformat(floor)):
+        return first
+    return max(first, datetime.fromisoformat(newest) - timedelta(days=sync.anomaly_lookback_days))
+
+
+def rollups_of(
+    window: Window, client: StackSpendClient, snapshot: RollupSnapshot | None
+) -> Iterator[pa.Table]:
+    """The window's rollups: from verification's snapshot when it holds them, else read."""
+    if snapshot is not None and snapshot.covers(window):
+        return iter([snapshot.rows_of(window.days())])
+    return rollup_tables(client, window)
 
 
 def line_item_pages(client: StackSpendClient, window: Window) -> Iterator[pa.Table]:

@@ -8,6 +8,7 @@ from sources.shared.arrow_json import MONEY, TIMESTAMP, dlt_columns
 from sources.shared.replace import DELETED_COLUMN, RESTATED_COLUMN, ROW_KEY_COLUMN, ROW_KEY_FIELD
 
 VENDOR = "StackSpend"
+KEY = "sources.stackspend"  # the config section
 DEFAULT_BASE_URL = "https://api.stackspend.com"
 DEFAULT_REQUESTS_PER_MINUTE = 60
 DEFAULT_START_DAYS_AGO = 90
@@ -136,3 +137,18 @@ DAILY_ROLLUPS_COLUMNS = dlt_columns(
     },
 )
 ANOMALIES_COLUMNS = dlt_columns(ANOMALIES_SCHEMA, id={"primary_key": True})
+
+
+MERGE = {"disposition": "merge", "strategy": "delete-insert"}
+# Re-read days are replaced whole, and a line item the API moved to a re-read day
+# leaves its old day. dlt's default for a primary key plus a merge key is
+# `EXISTS (... d.id = s.id OR d.usage_date = s.usage_date)`, which DuckDB and
+# Postgres can only run as a nested loop; one IN over the ids to replace (the
+# loaded ones, and every id on the re-read days) runs as a hash semi-join.
+LINE_ITEMS_MERGE = {
+    **MERGE,
+    "destination_scope": (
+        "id IN (SELECT id FROM {staging_table} UNION ALL SELECT id FROM {table}"
+        " WHERE usage_date IN (SELECT usage_date FROM {staging_table}))"
+    ),
+}

@@ -29,16 +29,20 @@ from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from sources.shared.checksums import RecordedSums, digest, record_sums, same_sums, sums_differ
 from sources.shared.errors import ScopeError
 from sources.shared.progress import SyncProgress, publish_verification
-from sources.shared.windows import Window, WindowPlan, split_range
+from sources.shared.windows import DayPlan, Window, split_range
 from sources.stackspend.settings import DAILY_ROLLUPS_SCHEMA
+
+if TYPE_CHECKING:
+    from sources.stackspend.helpers import SyncRange
 
 MAX_SPAN_DAYS = 366  # days of rollups asked for in one request
 TOTAL = "*"  # the key of a day's total among its sums by provider
@@ -284,27 +288,38 @@ class Verifier:
     def __init__(
         self,
         fetch: Callable[[Window], Iterator[pa.Table]],
-        verify_days: int | None,
-        end: date,
+        sync: SyncRange,
         progress: SyncProgress,
-        now: datetime,
     ) -> None:
         self._fetch = fetch
-        self.verify_days = verify_days
-        self._end = end
+        self._sync = sync
         self._progress = progress
-        self._now = now
         self.rollups: RollupSnapshot | None = None
         self._report: dict[str, Any] = {}
 
-    def horizon(self, plan: WindowPlan) -> Window | None:
+    def horizon(self, plan: DayPlan) -> Window | None:
         """The days of `plan`'s synced range this sync verifies (None: none)."""
-        return horizon(plan.synced_from, plan.synced_through, self.verify_days)
+        return horizon(plan.synced_from, plan.synced_through, self._sync.verify_days)
 
-    def snapshot(self, days: Window) -> RollupSnapshot | None:
-        """The rollups from `days`' first day on, read now once for every resource
-        (None when the key cannot read rollups)."""
-        window = Window(days.start, max(days.end, self._end))
+    def check(self, plan: DayPlan) -> RollupSnapshot | None:
+        """The rollups to verify `plan`'s horizon against, read now (once for every
+        resource), or None: nothing to verify, or the key cannot read rollups."""
+        days = self.horizon(plan)
+        if days is None:
+            return None
+        snapshot = self._snapshot(Window(days.start, max(days.end, self._sync.end)))
+        if snapshot is not None:
+            self._widen(days)
+        return snapshot
+
+    def found(self, changed: Iterable[date], reread: Iterable[date] = ()) -> None:
+        """A resource found `changed` days and re-reads `reread`."""
+        self._update(
+            changed=sorted({*self._report.get("changed", []), *(d.isoformat() for d in changed)}),
+            reread=sorted({*self._report.get("reread", []), *(d.isoformat() for d in reread)}),
+        )
+
+    def _snapshot(self, window: Window) -> RollupSnapshot | None:
         if self.rollups is not None and self.rollups.covers(window):
             return self.rollups
         if self.rollups is not None:
@@ -315,22 +330,24 @@ class Verifier:
         except ScopeError as error:
             self._update(skipped=f"the key lacks {error.scope}", days=0)
             return None
-        spent = self._report.get("requests", 0) + self._progress.stats.requests - before
-        self._update(requests=spent)
+        spent = self._progress.stats.requests - before
+        self._update(requests=self._report.get("requests", 0) + spent)
         return self.rollups
 
-    def found(self, days: Window, changed: Iterable[date], reread: Iterable[date] = ()) -> None:
-        """A resource verified `days`, found `changed` ones and re-reads `reread`."""
+    def _widen(self, days: Window) -> None:
         first = min(days.start.isoformat(), self._report.get("first", "9999"))
         last = max(days.end.isoformat(), self._report.get("last", ""))
-        self._update(
-            first=first,
-            last=last,
-            days=Window(date.fromisoformat(first), date.fromisoformat(last)).length,
-            changed=sorted({*self._report.get("changed", []), *(d.isoformat() for d in changed)}),
-            reread=sorted({*self._report.get("reread", []), *(d.isoformat() for d in reread)}),
-        )
+        span = Window(date.fromisoformat(first), date.fromisoformat(last))
+        self._update(first=first, last=last, days=span.length)
 
     def _update(self, **values: Any) -> None:
-        self._report.update(values, at=self._now.isoformat(timespec="seconds"))
+        self._report.update(values, at=self._sync.now.isoformat(timespec="seconds"))
         publish_verification(self._progress, self._report)
+
+
+def known_providers() -> set[str]:
+    """The providers the workspace has line-item costs for, from line_items' records
+    (read inside a StackSpend resource)."""
+    line_items = dlt.current.source_state().get("resources", {}).get("line_items", {})
+    recorded = line_items.get("days", {}).values()
+    return {provider for day in recorded for provider in day[0] if provider not in ("", TOTAL)}
