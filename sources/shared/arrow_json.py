@@ -1,8 +1,17 @@
-"""JSON response bodies straight into Arrow tables, money kept exact.
+"""JSON response bodies straight into Arrow tables, money kept exact or refused.
 
 pyarrow's JSON reader turns a JSON number into a DECIMAL from its text, never
-through a float, and refuses a value that would lose digits. Parsing a whole
-page in C++ is also what keeps a million-row sync fast.
+through a float, and refuses most values that would lose digits. Parsing a
+whole page in C++ is also what keeps a million-row sync fast.
+
+It does not check for overflow when it scales a number to the column's 18
+decimals, so a number of 10**20 or more can wrap around into a wrong amount
+that is in range (`1e30` reads as 18960114910927365649.47...). Such a number
+is written with an exponent or with more than 20 digits before the point; a
+page holding neither (the usual case) is exact as read. Any other page is read
+again with Python's `json` and every DECIMAL value checked against its column
+(`_check_decimals`): a value out of range fails the page, naming the field and
+the value as sent.
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import pyarrow as pa
@@ -22,6 +32,16 @@ from sources.shared.errors import InvalidResponseError, SchemaChangeError
 MONEY = pa.decimal128(38, 18)  # 20 digits before the point, 18 after: float-summed aggregates fit
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
+# What pyarrow could read into a wrong DECIMAL: a JSON number with an exponent
+# or 21+ digits; a string it would read as such a number (it reads numeric
+# strings into DECIMAL columns too); an escaped digit, sign, point or e, which
+# could spell one inside a string. The same pattern in Python's `re` and RE2.
+WRAP_SUSPECT = (
+    r"[:,\[][ \t\n\r]*-?(?:[0-9]+(?:\.[0-9]+)?[eE]|[0-9]{21})"
+    r'|"[+-]?[0-9.]*[0-9][0-9.]*[eE][+-]?[0-9]*"|"[+-]?[0-9]{21}'
+    r"|\\u00(?:3[0-9]|2[bBdDeE]|45|65)"
+)
+
 
 def read_document(body: bytes, schema: pa.Schema, vendor: str, endpoint: str) -> dict[str, object]:
     """Parse one JSON object with `schema` for the fields it names.
@@ -31,7 +51,8 @@ def read_document(body: bytes, schema: pa.Schema, vendor: str, endpoint: str) ->
 
     Raises:
         InvalidResponseError: the body is not JSON (cut short, garbled): retriable.
-        SchemaChangeError: valid JSON whose field types differ from the docs.
+        SchemaChangeError: valid JSON whose field types differ from the docs, or
+            a DECIMAL value its column cannot hold exactly.
     """
     options = pajson.ReadOptions(use_threads=False, block_size=max(len(body) + 1, 1 << 16))
     parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
@@ -39,9 +60,20 @@ def read_document(body: bytes, schema: pa.Schema, vendor: str, endpoint: str) ->
         table = pajson.read_json(io.BytesIO(body), read_options=options, parse_options=parse)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         raise _classify(body, error, schema, vendor, endpoint) from None
+    if _holds_decimal(schema) and may_misread_decimals(body):
+        _check_decimals(body, schema, vendor, endpoint)
     if table.num_rows != 1:
         raise InvalidResponseError(vendor, endpoint, 200, "expected one JSON object in the body")
     return {name: table.column(name)[0] for name in table.column_names}
+
+
+def may_misread_decimals(body: bytes) -> bool:
+    """Whether `body` holds a number pyarrow could read into a wrong DECIMAL.
+
+    False for a body without exponents or numbers of 21+ digits: then every
+    DECIMAL pyarrow reads from it is exact or refused.
+    """
+    return bool(pc.match_substring_regex(pa.array([body], pa.large_binary()), WRAP_SUSPECT)[0])
 
 
 def list_to_table(value: pa.Scalar) -> pa.Table:
@@ -112,20 +144,94 @@ def _cast_column(table: pa.Table, field: pa.Field, vendor: str, endpoint: str) -
     column = table.column(field.name)
     if not field.nullable and column.null_count:
         raise SchemaChangeError(vendor, endpoint, 200, f"field {field.name!r} has null values")
-    if column.type == field.type:
-        return column
+    if column.type != field.type:
+        try:
+            column = pc.cast(column, field.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            message = f"field {field.name!r} cannot be read as {field.type}: {error}"
+            raise SchemaChangeError(
+                vendor, endpoint, 200, _first_decimal_mismatch(column, field) or message
+            ) from None
+    if pa.types.is_decimal(field.type):
+        _check_precision(column, field, vendor, endpoint)
+    return column
+
+
+def _check_precision(column: Any, field: pa.Field, vendor: str, endpoint: str) -> None:
+    """Refuse DECIMAL values beyond the type's precision: Arrow holds them, warehouses do not."""
     try:
-        return pc.cast(column, field.type)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-        message = f"field {field.name!r} cannot be read as {field.type}: {error}"
-        raise SchemaChangeError(vendor, endpoint, 200, message) from None
+        column.validate(full=True)
+    except pa.ArrowInvalid:
+        message = f"field {field.name!r} has values beyond {field.type}"
+        found = _first_decimal_mismatch(column, field)
+        raise SchemaChangeError(vendor, endpoint, 200, found or message) from None
+
+
+def _first_decimal_mismatch(column: Any, field: pa.Field) -> str | None:
+    if not pa.types.is_decimal(field.type) or not pa.types.is_decimal(column.type):
+        return None
+    values = (v for v in column.to_pylist() if v is not None)
+    return next((m for v in values if (m := _decimal_mismatch(v, field.type, field.name))), None)
+
+
+class _SentNumber(Decimal):
+    """A JSON number read exactly, keeping its text as sent for messages."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str) -> _SentNumber:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
+@cache
+def _holds_decimal(arrow_type: pa.DataType | pa.Schema) -> bool:
+    """Whether a schema or type has a DECIMAL anywhere inside it."""
+    if isinstance(arrow_type, pa.Schema):
+        return any(_holds_decimal(f.type) for f in arrow_type)
+    if pa.types.is_decimal(arrow_type):
+        return True
+    if pa.types.is_list(arrow_type):
+        return _holds_decimal(arrow_type.value_type)
+    if pa.types.is_struct(arrow_type):
+        return any(_holds_decimal(f.type) for f in arrow_type)
+    return False
+
+
+def _check_decimals(body: bytes, schema: pa.Schema, vendor: str, endpoint: str) -> None:
+    """Read `body` again exactly and refuse the first DECIMAL value its column cannot hold."""
+    document = json.loads(body, parse_float=_SentNumber, parse_int=_SentNumber)
+    found = next(
+        (m for f in schema if (m := _decimals_mismatch(document.get(f.name), f.type, f.name))),
+        None,
+    )
+    if found:
+        raise SchemaChangeError(vendor, endpoint, 200, found)
+
+
+def _decimals_mismatch(value: Any, arrow_type: pa.DataType, name: str) -> str | None:
+    """Like `_mismatch`, for the DECIMAL fields inside `arrow_type` only."""
+    if value is None or not _holds_decimal(arrow_type):
+        return None
+    if pa.types.is_decimal(arrow_type):
+        return _decimal_mismatch(value, arrow_type, name)
+    if pa.types.is_list(arrow_type) and isinstance(value, list):
+        item = arrow_type.value_type
+        return next((m for v in value if (m := _decimals_mismatch(v, item, name))), None)
+    if pa.types.is_struct(arrow_type) and isinstance(value, dict):
+        return next(
+            (m for f in arrow_type if (m := _decimals_mismatch(value.get(f.name), f.type, f.name))),
+            None,
+        )
+    return None
 
 
 def _classify(
     body: bytes, error: Exception, schema: pa.Schema, vendor: str, endpoint: str
 ) -> Exception:
     try:
-        document = json.loads(body, parse_float=Decimal)
+        document = json.loads(body, parse_float=_SentNumber)
     except ValueError:
         return InvalidResponseError(
             vendor, endpoint, 200, "the response body is not valid JSON (cut short or garbled)"
@@ -166,6 +272,10 @@ def _mismatch(value: Any, arrow_type: pa.DataType, name: str) -> str | None:
 
 
 def _decimal_mismatch(value: Any, arrow_type: pa.Decimal128Type, name: str) -> str | None:
+    """Why `value` cannot be held exactly by `arrow_type`; None when it can.
+
+    Trailing zeros are no loss: 1.50000000000000000000 fits 18 decimals.
+    """
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
         return _wrong(name, value, "a number")
     try:
@@ -174,16 +284,36 @@ def _decimal_mismatch(value: Any, arrow_type: pa.Decimal128Type, name: str) -> s
         return _wrong(name, value, "a number")
     if not number.is_finite():
         return _wrong(name, value, "a finite number")
-    exponent = number.as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > arrow_type.scale:
-        return f"field {name!r} has more than {arrow_type.scale} decimal places ({value})"
+    if number and number.adjusted() >= arrow_type.precision - arrow_type.scale:
+        return _out_of_range(name, _shown(value), arrow_type)
+    _, digits, exponent = number.as_tuple()
+    beyond = -int(exponent) - arrow_type.scale
+    if beyond > 0 and any(digits[-beyond:]):
+        return f"field {name!r} has more than {arrow_type.scale} decimal places ({_shown(value)})"
     return None
 
 
+def _out_of_range(name: str, shown: str, arrow_type: pa.Decimal128Type) -> str:
+    whole = arrow_type.precision - arrow_type.scale
+    return (
+        f"field {name!r} is {shown}, more than DECIMAL({arrow_type.precision},"
+        f"{arrow_type.scale}) holds (at most {whole} digits before the point)"
+    )
+
+
 def _wrong(name: str, value: Any, expected: str) -> str:
-    shown = json.dumps(value, default=str)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    return f"field {name!r} is now {shown}, expected {expected}"
+    return f"field {name!r} is now {_shown(value)}, expected {expected}"
+
+
+def _shown(value: Any) -> str:
+    """`value` as the API sent it, cut to 60 characters."""
+    if isinstance(value, _SentNumber):
+        shown = value.text
+    elif isinstance(value, Decimal):
+        shown = str(value)
+    else:
+        shown = json.dumps(value, default=str)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 _PYTHON_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
