@@ -1,17 +1,23 @@
-"""JSON response bodies straight into Arrow tables, money kept exact or refused.
+"""JSON response bodies straight into Arrow tables, money exact or refused.
 
 pyarrow's JSON reader turns a JSON number into a DECIMAL from its text, never
-through a float, and refuses most values that would lose digits. Parsing a
-whole page in C++ is also what keeps a million-row sync fast.
+through a float. Parsing a whole page in C++ is also what keeps a million-row
+sync fast. Two of its habits need a hand:
 
-It does not check for overflow when it scales a number to the column's 18
-decimals, so a number of 10**20 or more can wrap around into a wrong amount
-that is in range (`1e30` reads as 18960114910927365649.47...). Such a number
-is written with an exponent or with more than 20 digits before the point; a
-page holding neither (the usual case) is exact as read. Any other page is read
-again with Python's `json` and every DECIMAL value checked against its column
-(`_check_decimals`): a value out of range fails the page, naming the field and
-the value as sent.
+- It scales a number to the column's 18 decimals without an overflow check,
+  so a number of 10**20 or more can wrap around into a wrong amount that is in
+  range (`1e30` reads as 18960114910927365649.47...). Such a number is written
+  with an exponent or with more than 20 digits before the point; a page
+  holding neither (the usual case, told by one RE2 scan) is exact as read. Any
+  other page is read again with Python's `json`, and a DECIMAL value its
+  column cannot hold fails the page, naming the field and the value as sent.
+- It refuses a number written with more than 38 digits even when the value
+  fits (1.5 followed by 40 zeros). Such a page is re-read from the same values
+  written without their extra zeros.
+
+So a DECIMAL(38,18) field loads exactly every value below 10**20 in magnitude
+with at most 18 decimals (zeros beyond them are no loss), in any notation;
+any other value fails the page.
 """
 
 from __future__ import annotations
@@ -54,17 +60,22 @@ def read_document(body: bytes, schema: pa.Schema, vendor: str, endpoint: str) ->
         SchemaChangeError: valid JSON whose field types differ from the docs, or
             a DECIMAL value its column cannot hold exactly.
     """
-    options = pajson.ReadOptions(use_threads=False, block_size=max(len(body) + 1, 1 << 16))
-    parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
     try:
-        table = pajson.read_json(io.BytesIO(body), read_options=options, parse_options=parse)
+        table = _read_json(body, schema)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-        raise _classify(body, error, schema, vendor, endpoint) from None
-    if _holds_decimal(schema) and may_misread_decimals(body):
-        _check_decimals(body, schema, vendor, endpoint)
+        table = _read_refused(body, error, schema, vendor, endpoint)
+    else:
+        if _holds_decimal(schema) and may_misread_decimals(body):
+            _check_decimals(body, schema, vendor, endpoint)
     if table.num_rows != 1:
         raise InvalidResponseError(vendor, endpoint, 200, "expected one JSON object in the body")
     return {name: table.column(name)[0] for name in table.column_names}
+
+
+def _read_json(body: bytes, schema: pa.Schema) -> pa.Table:
+    options = pajson.ReadOptions(use_threads=False, block_size=max(len(body) + 1, 1 << 16))
+    parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
+    return pajson.read_json(io.BytesIO(body), read_options=options, parse_options=parse)
 
 
 def may_misread_decimals(body: bytes) -> bool:
@@ -227,22 +238,49 @@ def _decimals_mismatch(value: Any, arrow_type: pa.DataType, name: str) -> str | 
     return None
 
 
-def _classify(
+def _read_refused(
     body: bytes, error: Exception, schema: pa.Schema, vendor: str, endpoint: str
-) -> Exception:
+) -> pa.Table:
+    """A page pyarrow refused: re-read from its values if they all fit, else why not.
+
+    Raises:
+        InvalidResponseError: the body is not JSON.
+        SchemaChangeError: naming the first field whose value does not fit.
+    """
     try:
         document = json.loads(body, parse_float=_SentNumber)
     except ValueError:
-        return InvalidResponseError(
-            vendor, endpoint, 200, "the response body is not valid JSON (cut short or garbled)"
-        )
+        message = "the response body is not valid JSON (cut short or garbled)"
+        raise InvalidResponseError(vendor, endpoint, 200, message) from None
     found = None
     if isinstance(document, dict):
         found = next(
             (m for f in schema if (m := _mismatch(document.get(f.name), f.type, f.name))), None
         )
+        if found is None and ("decimal" in str(error) or "double" in str(error)):
+            try:  # numbers written with more digits than pyarrow reads, e.g. 1.5 and 40 zeros
+                return _read_json(_compact_json(document).encode(), schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as again:
+                error = again
     message = found or f"a field no longer has the documented type ({error})"
-    return SchemaChangeError(vendor, endpoint, 200, message)
+    raise SchemaChangeError(vendor, endpoint, 200, message)
+
+
+def _compact_json(value: Any) -> str:
+    """`value` as JSON, each number written with the fewest digits: 1.50e1 -> 15."""
+    if isinstance(value, dict):
+        items = (f"{json.dumps(key)}:{_compact_json(item)}" for key, item in value.items())
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_compact_json(item) for item in value) + "]"
+    if isinstance(value, Decimal):
+        sign, digits, exponent = value.as_tuple()
+        text = "".join(map(str, digits)).rstrip("0")
+        if not text:
+            return "-0" if sign else "0"
+        exponent = int(exponent) + len(digits) - len(text)
+        return ("-" if sign else "") + text + (f"e{exponent}" if exponent else "")
+    return json.dumps(value)
 
 
 def _mismatch(value: Any, arrow_type: pa.DataType, name: str) -> str | None:
