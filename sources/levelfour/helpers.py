@@ -20,7 +20,7 @@ from sources.levelfour.settings import (
     VENDOR,
 )
 from sources.shared.arrow_json import conform
-from sources.shared.errors import ApiError, PagingError, SchemaChangeError
+from sources.shared.errors import AmountError, ApiError, PagingError, SchemaChangeError
 from sources.shared.windows import Window
 
 
@@ -48,7 +48,7 @@ def breakdown_table(
 def _refuses_raw(error: ApiError) -> bool:
     """A 400/422 about `format`, or raw answered in another shape: use the table format."""
     if isinstance(error, SchemaChangeError):
-        return True
+        return not isinstance(error, AmountError)  # an amount is refused in any format
     parameter = getattr(error, "parameter", None)
     if error.status not in (400, 422) or parameter not in (None, "format"):
         return False

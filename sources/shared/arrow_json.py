@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 from dlt.common.schema.typing import TTableSchemaColumns
 
-from sources.shared.errors import InvalidResponseError, SchemaChangeError
+from sources.shared.errors import AmountError, InvalidResponseError, SchemaChangeError
 
 MONEY = pa.decimal128(38, 18)  # 20 digits before the point, 18 after: float-summed aggregates fit
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -159,10 +159,11 @@ def _cast_column(table: pa.Table, field: pa.Field, vendor: str, endpoint: str) -
         try:
             column = pc.cast(column, field.type)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            found = _first_decimal_mismatch(column, field)
+            if found:
+                raise AmountError(vendor, endpoint, 200, found) from None
             message = f"field {field.name!r} cannot be read as {field.type}: {error}"
-            raise SchemaChangeError(
-                vendor, endpoint, 200, _first_decimal_mismatch(column, field) or message
-            ) from None
+            raise SchemaChangeError(vendor, endpoint, 200, message) from None
     if pa.types.is_decimal(field.type):
         _check_precision(column, field, vendor, endpoint)
     return column
@@ -173,9 +174,8 @@ def _check_precision(column: Any, field: pa.Field, vendor: str, endpoint: str) -
     try:
         column.validate(full=True)
     except pa.ArrowInvalid:
-        message = f"field {field.name!r} has values beyond {field.type}"
-        found = _first_decimal_mismatch(column, field)
-        raise SchemaChangeError(vendor, endpoint, 200, found or message) from None
+        message = _first_decimal_mismatch(column, field) or f"field {field.name!r} is too large"
+        raise AmountError(vendor, endpoint, 200, message) from None
 
 
 def _first_decimal_mismatch(column: Any, field: pa.Field) -> str | None:
@@ -218,7 +218,7 @@ def _check_decimals(body: bytes, schema: pa.Schema, vendor: str, endpoint: str) 
         None,
     )
     if found:
-        raise SchemaChangeError(vendor, endpoint, 200, found)
+        raise _schema_error(found, vendor, endpoint)
 
 
 def _decimals_mismatch(value: Any, arrow_type: pa.DataType, name: str) -> str | None:
@@ -262,8 +262,15 @@ def _read_refused(
                 return _read_json(_compact_json(document).encode(), schema)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as again:
                 error = again
-    message = found or f"a field no longer has the documented type ({error})"
-    raise SchemaChangeError(vendor, endpoint, 200, message)
+    raise _schema_error(
+        found or f"a field no longer has the documented type ({error})", vendor, endpoint
+    )
+
+
+def _schema_error(message: str, vendor: str, endpoint: str) -> SchemaChangeError:
+    """An `AmountError` for an amount that does not fit, else a `SchemaChangeError`."""
+    kind = AmountError if isinstance(message, _AmountMessage) else SchemaChangeError
+    return kind(vendor, endpoint, 200, message)
 
 
 def _compact_json(value: Any) -> str:
@@ -327,13 +334,18 @@ def _decimal_mismatch(value: Any, arrow_type: pa.Decimal128Type, name: str) -> s
     _, digits, exponent = number.as_tuple()
     beyond = -int(exponent) - arrow_type.scale
     if beyond > 0 and any(digits[-beyond:]):
-        return f"field {name!r} has more than {arrow_type.scale} decimal places ({_shown(value)})"
+        places = f"field {name!r} has more than {arrow_type.scale} decimal places ({_shown(value)})"
+        return _AmountMessage(places)
     return None
+
+
+class _AmountMessage(str):
+    """Why an amount does not fit its column (raised as an `AmountError`)."""
 
 
 def _out_of_range(name: str, shown: str, arrow_type: pa.Decimal128Type) -> str:
     whole = arrow_type.precision - arrow_type.scale
-    return (
+    return _AmountMessage(
         f"field {name!r} is {shown}, more than DECIMAL({arrow_type.precision},"
         f"{arrow_type.scale}) holds (at most {whole} digits before the point)"
     )

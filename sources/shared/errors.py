@@ -130,3 +130,7 @@ class PagingError(ApiError):
 
 class SchemaChangeError(ApiError):
     """A field arrived with a type the warehouse column cannot hold without loss."""
+
+
+class AmountError(SchemaChangeError):
+    """An amount its DECIMAL column cannot hold exactly: too large, or too many decimals."""
