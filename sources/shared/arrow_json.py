@@ -57,8 +57,8 @@ def read_document(body: bytes, schema: pa.Schema, vendor: str, endpoint: str) ->
 
     Raises:
         InvalidResponseError: the body is not JSON (cut short, garbled): retriable.
-        SchemaChangeError: valid JSON whose field types differ from the docs, or
-            a DECIMAL value its column cannot hold exactly.
+        SchemaChangeError: valid JSON whose field types differ from the docs;
+            an `AmountError` for a DECIMAL value its column cannot hold exactly.
     """
     try:
         table = _read_json(body, schema)
@@ -196,45 +196,73 @@ class _SentNumber(Decimal):
         return number
 
 
+# Where a schema's DECIMAL fields are: a DECIMAL type, [plan] for a list, {name: plan}
+# for a struct (its DECIMAL-bearing fields only), None when there are none.
+_Plan = pa.DataType | list | dict | None
+
+
 @cache
-def _holds_decimal(arrow_type: pa.DataType | pa.Schema) -> bool:
-    """Whether a schema or type has a DECIMAL anywhere inside it."""
-    if isinstance(arrow_type, pa.Schema):
-        return any(_holds_decimal(f.type) for f in arrow_type)
-    if pa.types.is_decimal(arrow_type):
-        return True
+def _decimal_plan(arrow_type: pa.DataType | pa.Schema) -> _Plan:
+    if isinstance(arrow_type, pa.Schema) or pa.types.is_struct(arrow_type):
+        fields = {f.name: plan for f in arrow_type if (plan := _decimal_plan(f.type)) is not None}
+        return fields or None
     if pa.types.is_list(arrow_type):
-        return _holds_decimal(arrow_type.value_type)
-    if pa.types.is_struct(arrow_type):
-        return any(_holds_decimal(f.type) for f in arrow_type)
-    return False
+        inner = _decimal_plan(arrow_type.value_type)
+        return None if inner is None else [inner]
+    return arrow_type if pa.types.is_decimal(arrow_type) else None
+
+
+def _holds_decimal(schema: pa.Schema) -> bool:
+    return _decimal_plan(schema) is not None
 
 
 def _check_decimals(body: bytes, schema: pa.Schema, vendor: str, endpoint: str) -> None:
     """Read `body` again exactly and refuse the first DECIMAL value its column cannot hold."""
     document = json.loads(body, parse_float=_SentNumber, parse_int=_SentNumber)
-    found = next(
-        (m for f in schema if (m := _decimals_mismatch(document.get(f.name), f.type, f.name))),
-        None,
-    )
+    found = _plan_mismatch(document, _decimal_plan(schema), "")
     if found:
         raise _schema_error(found, vendor, endpoint)
 
 
-def _decimals_mismatch(value: Any, arrow_type: pa.DataType, name: str) -> str | None:
-    """Like `_mismatch`, for the DECIMAL fields inside `arrow_type` only."""
-    if value is None or not _holds_decimal(arrow_type):
+def _plan_mismatch(value: Any, plan: _Plan, name: str) -> str | None:
+    """Like `_mismatch`, for the DECIMAL fields `plan` points at only."""
+    if value is None:
         return None
-    if pa.types.is_decimal(arrow_type):
-        return _decimal_mismatch(value, arrow_type, name)
-    if pa.types.is_list(arrow_type) and isinstance(value, list):
-        item = arrow_type.value_type
-        return next((m for v in value if (m := _decimals_mismatch(v, item, name))), None)
-    if pa.types.is_struct(arrow_type) and isinstance(value, dict):
-        return next(
-            (m for f in arrow_type if (m := _decimals_mismatch(value.get(f.name), f.type, f.name))),
-            None,
-        )
+    if isinstance(plan, dict):
+        if isinstance(value, dict):
+            for field, inner in plan.items():
+                if found := _plan_mismatch(value.get(field), inner, field):
+                    return found
+        return None
+    if isinstance(plan, list):
+        if not isinstance(value, list):
+            return None
+        inner = plan[0]
+        if isinstance(inner, dict) and all(isinstance(p, pa.DataType) for p in inner.values()):
+            return _rows_mismatch(value, inner)  # a list of objects: the usual page
+        return next((m for item in value if (m := _plan_mismatch(item, inner, name))), None)
+    return _decimal_mismatch(value, plan, name)
+
+
+def _rows_mismatch(rows: list[Any], fields: dict[str, pa.DataType]) -> str | None:
+    """The first DECIMAL value of `rows` its column cannot hold, checked fast where it fits."""
+    limits = [
+        (name, arrow_type, arrow_type.precision - arrow_type.scale)
+        for name, arrow_type in fields.items()
+    ]
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        for name, arrow_type, whole in limits:
+            value = row.get(name)
+            if value is None or (
+                type(value) is _SentNumber
+                and value.is_finite()
+                and (not value or value.adjusted() < whole)
+            ):
+                continue  # in range; pyarrow refuses more decimals than the column has itself
+            if found := _decimal_mismatch(value, arrow_type, name):
+                return found
     return None
 
 
