@@ -42,7 +42,7 @@ TIMESTAMP = pa.timestamp("us", tz="UTC")
 # or 21+ digits; a string it would read as such a number (it reads numeric
 # strings into DECIMAL columns too); an escaped digit, sign, point or e, which
 # could spell one inside a string. The same pattern in Python's `re` and RE2.
-WRAP_SUSPECT = (
+_WRAP_SUSPECT = (
     r"[:,\[][ \t\n\r]*-?(?:[0-9]+(?:\.[0-9]+)?[eE]|[0-9]{21})"
     r'|"[+-]?[0-9.]*[0-9][0-9.]*[eE][+-]?[0-9]*"|"[+-]?[0-9]{21}'
     r"|\\u00(?:3[0-9]|2[bBdDeE]|45|65)"
@@ -84,7 +84,7 @@ def may_misread_decimals(body: bytes) -> bool:
     False for a body without exponents or numbers of 21+ digits: then every
     DECIMAL pyarrow reads from it is exact or refused.
     """
-    return bool(pc.match_substring_regex(pa.array([body], pa.large_binary()), WRAP_SUSPECT)[0])
+    return bool(pc.match_substring_regex(pa.array([body], pa.large_binary()), _WRAP_SUSPECT)[0])
 
 
 def list_to_table(value: pa.Scalar) -> pa.Table:
