@@ -14,6 +14,7 @@ from sources.shared.errors import (
     ForbiddenError,
     RequestValidationError,
     RetriesExhaustedError,
+    SchemaChangeError,
 )
 from sources.shared.pacing import RateLimiter
 from sources.shared.retry import RetryPolicy
@@ -60,7 +61,7 @@ def client(clock: FakeClock) -> LevelFourClient:
 @responses.activate
 def test_sends_a_bearer_token(client: LevelFourClient) -> None:
     responses.get(URL, body=body())
-    page = client.breakdown("2025-01", format="raw")
+    page = client.breakdown("2025-01", {"format": "raw"})
     assert responses.calls[0].request.headers["Authorization"] == f"Bearer {KEY}"
     assert responses.calls[0].request.params == {"period": "2025-01", "format": "raw"}
     assert page.items.num_rows == 1 and page.period == "2025-01"
@@ -79,7 +80,7 @@ def test_422_detail_list_becomes_one_line_naming_the_parameter(client: LevelFour
     ]
     responses.get(URL, status=422, json={"detail": detail})
     with pytest.raises(RequestValidationError) as raised:
-        client.breakdown("2025-01", format="table", page_size=500)
+        client.breakdown("2025-01", {"format": "table", "page_size": 500})
     assert raised.value.parameter == "page_size"
     assert "page_size: Input should be less than or equal to 100 (got '500')" in str(raised.value)
     assert "\n" not in str(raised.value)
@@ -95,7 +96,7 @@ def test_auth_errors_are_not_retried(
 ) -> None:
     responses.get(URL, status=status, json={"detail": "API key revoked"})
     with pytest.raises(error_type, match="API key revoked"):
-        client.breakdown("2025-01", format="raw")
+        client.breakdown("2025-01", {"format": "raw"})
     assert len(responses.calls) == 1
 
 
@@ -103,7 +104,7 @@ def test_auth_errors_are_not_retried(
 def test_429_honours_retry_after(client: LevelFourClient, clock: FakeClock) -> None:
     responses.get(URL, status=429, headers={"Retry-After": "12"}, json={"detail": "Rate limit"})
     responses.get(URL, body=body())
-    client.breakdown("2025-01", format="raw")
+    client.breakdown("2025-01", {"format": "raw"})
     assert 12.0 in clock.sleeps
 
 
@@ -121,7 +122,7 @@ def test_server_errors_and_invalid_bodies_are_retried(
 ) -> None:
     responses.get(URL, **failure)
     responses.get(URL, body=body())
-    assert client.breakdown("2025-01", format="raw").items.num_rows == 1
+    assert client.breakdown("2025-01", {"format": "raw"}).items.num_rows == 1
     assert len(responses.calls) == 2
 
 
@@ -129,7 +130,7 @@ def test_server_errors_and_invalid_bodies_are_retried(
 def test_retries_are_bounded(client: LevelFourClient) -> None:
     responses.get(URL, status=502, body="bad gateway")
     with pytest.raises(RetriesExhaustedError):
-        client.breakdown("2025-01", format="raw")
+        client.breakdown("2025-01", {"format": "raw"})
     assert len(responses.calls) == 3
 
 
@@ -137,7 +138,7 @@ def test_retries_are_bounded(client: LevelFourClient) -> None:
 def test_an_echoed_key_is_masked(client: LevelFourClient) -> None:
     responses.get(URL, status=401, json={"detail": f"Invalid API key {KEY}"})
     with pytest.raises(AuthenticationError) as raised:
-        client.breakdown("2025-01", format="raw")
+        client.breakdown("2025-01", {"format": "raw"})
     assert KEY not in str(raised.value)
 
 
@@ -248,16 +249,13 @@ def test_a_page_that_repeats_the_last_one_is_an_error(client: LevelFourClient) -
 
 
 @responses.activate
-def test_raw_in_another_shape_falls_back_to_table(client: LevelFourClient) -> None:
-    from responses import matchers
-
-    raw = matchers.query_param_matcher({"format": "raw"}, strict_match=False)
-    table = matchers.query_param_matcher({"format": "table"}, strict_match=False)
-    responses.get(URL, json={"success": True, "data": [item()]}, match=[raw])
-    responses.get(URL, body=answer([item()], has_next=False), match=[table])
+def test_raw_in_another_shape_is_a_schema_change_not_a_refusal(client: LevelFourClient) -> None:
+    responses.get(URL, json={"success": True, "data": [item()]})
     state: dict = {}
-    assert len(read(client, state)) == 1
-    assert state["format"] == "table"
+    with pytest.raises(SchemaChangeError, match="field 'data'"):
+        read(client, state)
+    assert "format" not in state  # raw stays the format: only a refusal switches
+    assert len(responses.calls) == 1
 
 
 @responses.activate
@@ -285,6 +283,6 @@ def test_a_long_422_detail_still_names_the_parameter(client: LevelFourClient) ->
     ]
     responses.get(URL, status=422, json={"detail": detail})
     with pytest.raises(RequestValidationError) as raised:
-        client.breakdown("2025-01", format="table")
+        client.breakdown("2025-01", {"format": "table"})
     assert raised.value.parameter == "page_size"
     assert str(raised.value).endswith("...") and len(str(raised.value)) < 500

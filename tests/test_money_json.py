@@ -65,7 +65,7 @@ def stackspend() -> StackSpendClient:
 def read_line_item(text: str) -> Decimal:
     with responses.RequestsMock() as mock:
         mock.get(f"{SS}/api/v1/public/line-items", body=envelope(LINE_ITEM.replace("AMOUNT", text)))
-        page = stackspend().line_items_page(DAY, DAY, None)
+        page = stackspend().line_items_page(DAY, DAY)
     table = conform(page.items, LINE_ITEMS_SCHEMA, "StackSpend", "/line-items")
     return table.column("net_amount_usd")[0].as_py()
 

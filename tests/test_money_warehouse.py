@@ -119,7 +119,7 @@ def served_page() -> pa.Table:
     client = StackSpendClient(SS, "ss_key", 100_000)
     with responses.RequestsMock() as mock:
         mock.get(f"{SS}/api/v1/public/line-items", body=envelope(rows))
-        page = client.line_items_page(date(2025, 1, 15), date(2025, 1, 15), None)
+        page = client.line_items_page(date(2025, 1, 15), date(2025, 1, 15))
     return conform(page.items, LINE_ITEMS_SCHEMA, "StackSpend", "/line-items")
 
 

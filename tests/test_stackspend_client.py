@@ -80,7 +80,7 @@ def page(items: str = ITEM, cursor: str | None = None) -> str:
 @responses.activate
 def test_sends_the_key_in_the_x_api_key_header(client: StackSpendClient) -> None:
     responses.get(LINE_ITEMS, body=page())
-    client.line_items_page(DAY, DAY, None)
+    client.line_items_page(DAY, DAY)
     assert responses.calls[0].request.headers["X-API-Key"] == KEY
     assert KEY not in responses.calls[0].request.url
 
@@ -90,7 +90,7 @@ def test_money_arrives_exact_as_decimal(client: StackSpendClient) -> None:
     from decimal import Decimal
 
     responses.get(LINE_ITEMS, body=page())
-    result = client.line_items_page(DAY, DAY, None)
+    result = client.line_items_page(DAY, DAY)
     assert result.items.column("net_amount_usd").to_pylist() == [Decimal("12.480001")]
     assert result.has_more is False
 
@@ -98,7 +98,7 @@ def test_money_arrives_exact_as_decimal(client: StackSpendClient) -> None:
 @responses.activate
 def test_cursor_and_limit_are_sent(client: StackSpendClient) -> None:
     responses.get(LINE_ITEMS, body=page(cursor="abc"))
-    result = client.line_items_page(DAY, DAY, "prev")
+    result = client.line_items_page(DAY, DAY, {"cursor": "prev"})
     params = responses.calls[0].request.params
     assert params == {
         "start_date": "2025-01-15",
@@ -125,7 +125,7 @@ def test_client_errors_are_typed_and_never_retried(
 ) -> None:
     responses.get(LINE_ITEMS, status=status, body=error_body(code, f"server says {code}"))
     with pytest.raises(error_type) as raised:
-        client.line_items_page(DAY, DAY, None)
+        client.line_items_page(DAY, DAY)
     assert len(responses.calls) == 1
     assert raised.value.code == code
     assert raised.value.status == status
@@ -142,17 +142,23 @@ def test_missing_scope_names_the_scope_of_the_endpoint(client: StackSpendClient)
 
 @responses.activate
 def test_500_is_retried_with_backoff_then_succeeds(
-    client: StackSpendClient, clock: FakeClock
+    client: StackSpendClient, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    draws: list[tuple[float, float]] = []
+
+    def highest(low: float, high: float) -> float:
+        draws.append((low, high))
+        return high
+
+    monkeypatch.setattr("random.uniform", highest)
     responses.get(LINE_ITEMS, status=500, body=error_body("INTERNAL_ERROR", "boom"))
     responses.get(LINE_ITEMS, status=500, body=error_body("INTERNAL_ERROR", "boom"))
     responses.get(LINE_ITEMS, body=page())
-    result = client.line_items_page(DAY, DAY, None)
+    result = client.line_items_page(DAY, DAY)
     assert result.items.num_rows == 1
     assert len(responses.calls) == 3
-    # sleeps: backoff 1, the rest of the pacing interval, backoff 2 (doubled), ...
-    assert 0.25 <= clock.sleeps[0] <= 0.5
-    assert 0.5 <= clock.sleeps[2] <= 1.0
+    assert draws == [(0, 0.5), (0, 1.0)]  # full jitter under a ceiling that doubles
+    assert clock.sleeps[0] == 0.5 and clock.sleeps[2] == 1.0  # between: the pacing interval
 
 
 @responses.activate
@@ -164,9 +170,60 @@ def test_429_waits_the_retry_after_header(client: StackSpendClient, clock: FakeC
         body=error_body("RATE_LIMITED", "You have exceeded 60 requests per minute."),
     )
     responses.get(LINE_ITEMS, body=page())
-    client.line_items_page(DAY, DAY, None)
+    client.line_items_page(DAY, DAY)
     assert 7.0 in clock.sleeps
     assert client.session.stats.rate_limited == 1
+
+
+@pytest.mark.parametrize("asked", ["0", "-5", "nan", "inf"])
+@responses.activate
+def test_429_asking_for_no_wait_still_waits_a_second(
+    client: StackSpendClient, clock: FakeClock, asked: str
+) -> None:
+    refusal = error_body("RATE_LIMITED", "Slow down.")
+    responses.get(LINE_ITEMS, status=429, headers={"Retry-After": asked}, body=refusal)
+    responses.get(LINE_ITEMS, body=page())
+    client.line_items_page(DAY, DAY)
+    assert clock.sleeps and min(clock.sleeps) >= 0.25  # a backoff, never a busy loop
+    assert all(s <= 300 for s in clock.sleeps)
+
+
+@responses.activate
+def test_429_asking_for_a_huge_wait_gives_up_at_once(
+    client: StackSpendClient, clock: FakeClock
+) -> None:
+    refusal = error_body("RATE_LIMITED", "Slow down.")
+    responses.get(LINE_ITEMS, status=429, headers={"Retry-After": "86400"}, body=refusal)
+    with pytest.raises(RetriesExhaustedError, match="asks to wait 86,400 s"):
+        client.line_items_page(DAY, DAY)
+    assert len(responses.calls) == 1
+    assert all(s < 86400 for s in clock.sleeps)
+
+
+@responses.activate
+def test_a_key_echoed_json_escaped_is_masked(clock: FakeClock) -> None:
+    key = "ss_live_a1b2/c3d4"
+    client = StackSpendClient(BASE, key, 60, RetryPolicy(max_attempts=1))
+    body = error_body("UNAUTHORIZED", f"The key {key} is not valid")
+    responses.get(LINE_ITEMS, status=401, body=body.replace("/", "\\/"))  # JSON allows \/
+    with pytest.raises(AuthenticationError) as raised:
+        client.line_items_page(DAY, DAY)
+    assert key not in str(raised.value) and "***" in str(raised.value)
+    assert key not in raised.value.server_message
+
+
+@responses.activate
+def test_line_item_pages_with_no_rows_that_say_more_end_in_a_paging_error(
+    client: StackSpendClient,
+) -> None:
+    from sources.shared.windows import Window
+    from sources.stackspend.helpers import line_item_pages
+
+    for n in range(10):
+        responses.get(LINE_ITEMS, body=page("", cursor=f"c{n}"))
+    with pytest.raises(PagingError, match="3 pages in a row brought no rows"):
+        list(line_item_pages(client, Window(DAY, DAY)))
+    assert len(responses.calls) <= 5  # 3 pages, and at most 2 requested ahead
 
 
 @responses.activate
@@ -176,7 +233,7 @@ def test_429_without_header_waits_what_the_message_says(
     message = "You have exceeded 60 requests per minute. Retry after 30 seconds."
     responses.get(LINE_ITEMS, status=429, body=error_body("RATE_LIMITED", message))
     responses.get(LINE_ITEMS, body=page())
-    client.line_items_page(DAY, DAY, None)
+    client.line_items_page(DAY, DAY)
     assert 30.0 in clock.sleeps
 
 
@@ -187,7 +244,7 @@ def test_429_without_header_waits_what_the_message_says(
 def test_invalid_json_bodies_are_retried(client: StackSpendClient, body: str) -> None:
     responses.get(LINE_ITEMS, status=200, body=body)
     responses.get(LINE_ITEMS, body=page())
-    assert client.line_items_page(DAY, DAY, None).items.num_rows == 1
+    assert client.line_items_page(DAY, DAY).items.num_rows == 1
     assert len(responses.calls) == 2
 
 
@@ -198,7 +255,7 @@ def test_connection_errors_and_timeouts_are_retried(client: StackSpendClient) ->
     responses.get(LINE_ITEMS, body=requests.ConnectionError("refused"))
     responses.get(LINE_ITEMS, body=requests.Timeout("slow"))
     responses.get(LINE_ITEMS, body=page())
-    assert client.line_items_page(DAY, DAY, None).items.num_rows == 1
+    assert client.line_items_page(DAY, DAY).items.num_rows == 1
     assert len(responses.calls) == 3
 
 
@@ -206,7 +263,7 @@ def test_connection_errors_and_timeouts_are_retried(client: StackSpendClient) ->
 def test_retries_are_bounded(client: StackSpendClient) -> None:
     responses.get(LINE_ITEMS, status=500, body=error_body("INTERNAL_ERROR", "still down"))
     with pytest.raises(RetriesExhaustedError) as raised:
-        client.line_items_page(DAY, DAY, None)
+        client.line_items_page(DAY, DAY)
     assert len(responses.calls) == 4
     assert "gave up after 4 attempts" in str(raised.value)
     assert "still down" in str(raised.value)
@@ -218,7 +275,7 @@ def test_a_field_that_changes_type_is_a_schema_error_not_retried(
 ) -> None:
     responses.get(LINE_ITEMS, body=page(ITEM.replace("12.480001", '{"amount": 1}')))
     with pytest.raises(SchemaChangeError) as raised:
-        client.line_items_page(DAY, DAY, None)
+        client.line_items_page(DAY, DAY)
     assert "net_amount_usd" in str(raised.value)
     assert len(responses.calls) == 1
 
@@ -227,7 +284,7 @@ def test_a_field_that_changes_type_is_a_schema_error_not_retried(
 def test_an_echoed_key_is_masked_in_errors(client: StackSpendClient) -> None:
     responses.get(LINE_ITEMS, status=401, body=error_body("UNAUTHORIZED", f"bad key {KEY}"))
     with pytest.raises(AuthenticationError) as raised:
-        client.line_items_page(DAY, DAY, None)
+        client.line_items_page(DAY, DAY)
     assert KEY not in str(raised.value)
     assert "bad key ***" in str(raised.value)
 
@@ -312,7 +369,7 @@ def test_redirects_are_refused_so_the_key_never_travels(client: StackSpendClient
     elsewhere = "https://evil.example/api/v1/public/line-items"
     responses.get(LINE_ITEMS, status=302, headers={"Location": elsewhere})
     with pytest.raises(ApiError, match=r"redirected to 'https://evil\.example"):
-        client.line_items_page(DAY, DAY, None)
+        client.line_items_page(DAY, DAY)
     assert len(responses.calls) == 1
 
 
@@ -323,7 +380,7 @@ def test_a_body_cut_off_mid_stream_is_retried(client: StackSpendClient) -> None:
 
     responses.get(LINE_ITEMS, body=requests.exceptions.ChunkedEncodingError(ProtocolError("cut")))
     responses.get(LINE_ITEMS, body=page())
-    assert client.line_items_page(DAY, DAY, None).items.num_rows == 1
+    assert client.line_items_page(DAY, DAY).items.num_rows == 1
 
 
 @responses.activate
@@ -331,7 +388,7 @@ def test_float_summed_amounts_arrive_exact(client: StackSpendClient) -> None:
     from decimal import Decimal
 
     responses.get(LINE_ITEMS, body=page(ITEM.replace("12.480001", "0.30000000000000004")))
-    result = client.line_items_page(DAY, DAY, None)
+    result = client.line_items_page(DAY, DAY)
     assert result.items.column("net_amount_usd").to_pylist() == [Decimal("0.30000000000000004")]
 
 
@@ -339,7 +396,7 @@ def test_float_summed_amounts_arrive_exact(client: StackSpendClient) -> None:
 def test_more_decimals_than_the_column_holds_is_a_schema_error(client: StackSpendClient) -> None:
     responses.get(LINE_ITEMS, body=page(ITEM.replace("12.480001", "0.1234567890123456789")))
     with pytest.raises(SchemaChangeError, match="'net_amount_usd' has more than 18 decimal"):
-        client.line_items_page(DAY, DAY, None)
+        client.line_items_page(DAY, DAY)
 
 
 ROLLUPS = f"{BASE}/api/v1/public/rollups/daily"

@@ -61,12 +61,10 @@ class LevelFourClient:
             stats=stats,
         )
 
-    def breakdown(self, period: str, page: int = 1, **params: Any) -> BreakdownPage:
-        """GET the breakdown of `period` (YYYY-MM); `params` adds format, page_size, sort_by."""
-        query = {"period": period, **params}
-        if page > 1 or params.get("format") != "raw":
-            query["page"] = page
-        return self.session.get(BREAKDOWN_PATH, query, _decode_breakdown)
+    def breakdown(self, period: str, params: Mapping[str, Any]) -> BreakdownPage:
+        """GET the breakdown of `period` (YYYY-MM); `params` adds format, page, page_size,
+        sort_by."""
+        return self.session.get(BREAKDOWN_PATH, {"period": period, **params}, _decode_breakdown)
 
 
 def parse_error(status: int, headers: Mapping[str, str], text: str, endpoint: str) -> ApiError:

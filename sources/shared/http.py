@@ -6,12 +6,13 @@ typed `ApiError`, and how to decode a 200 body. This module does the rest.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
-import random
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 import requests
 
@@ -19,12 +20,11 @@ from sources.shared.errors import (
     ApiError,
     InvalidResponseError,
     RateLimitedError,
-    RetriesExhaustedError,
     ServerError,
 )
 from sources.shared.pacing import RateLimiter
 from sources.shared.progress import RequestStats
-from sources.shared.retry import RetryPolicy
+from sources.shared.retry import RetryPolicy, call_with_retries
 
 logger = logging.getLogger("costsync")
 
@@ -61,8 +61,7 @@ class ApiSession:
         self.retry = retry or RetryPolicy()
         self.timeout_seconds = timeout_seconds
         self.stats = stats or RequestStats()
-        self._secrets = tuple(s for s in secrets if s)
-        self._rng = random.Random()
+        self._secrets = secret_forms(secrets)
         self._headers = {"User-Agent": user_agent, "Accept": "application/json", **auth_headers}
         self._session = session_for(self.base_url)
 
@@ -78,21 +77,14 @@ class ApiSession:
         `peek`, if given, sees each 200 body before it is decoded (a pager uses
         it to request the next page while this one is being parsed).
         """
-        last: ApiError | None = None
-        for attempt in range(1, self.retry.max_attempts + 1):
+
+        def attempt() -> T:
             try:
                 return self._attempt(path, params, decode, peek)
             except ApiError as error:
-                if not error.retriable:
-                    raise
-                last = error
-                if attempt < self.retry.max_attempts:
-                    self._wait_before_retry(error, attempt)
-        assert last is not None
-        raise RetriesExhaustedError(last, self.retry.max_attempts)
+                raise error.masked(self.mask) from None  # a decoded body can unescape a key
 
-    def close(self) -> None:
-        """Nothing to release: connections are pooled per base URL for the process."""
+        return call_with_retries(attempt, self.retry, self.limiter.pause, self._before_retry)
 
     def _send(self, path: str, params: Mapping[str, Any]) -> requests.Response:
         """One GET straight through the session's adapter.
@@ -145,28 +137,44 @@ class ApiSession:
             ) from None
 
     def mask(self, text: str) -> str:
-        """`text` with every credential replaced by ***, in case a server echoes one."""
+        """`text` with every credential replaced by ***, in case a server echoes one
+        (as sent, JSON-escaped, URL-encoded or base64-encoded)."""
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
 
-    def _wait_before_retry(self, error: ApiError, attempt: int) -> None:
+    def _before_retry(self, error: ApiError, wait: float, attempt: int) -> None:
         self.stats.retries += 1
-        wait = self.retry.backoff(attempt, self._rng)
         if isinstance(error, RateLimitedError):
             self.stats.rate_limited += 1
-            if error.retry_after is not None:
-                wait = min(error.retry_after, self.retry.max_retry_after_seconds)
         logger.warning(
             "%s %s: %s; retrying in %.1fs (attempt %d of %d)",
             self.vendor,
             error.endpoint,
             error.server_message,
             wait,
-            attempt + 1,
+            attempt,
             self.retry.max_attempts,
         )
-        self.limiter.pause(wait)
+
+
+def secret_forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """Every form in which a server could echo each secret back, longest first."""
+    forms: set[str] = set()
+    for secret in filter(None, secrets):
+        escaped = json.dumps(secret)[1:-1]
+        forms.update(
+            {
+                secret,
+                escaped,
+                escaped.replace("/", "\\/"),
+                quote(secret, safe=""),
+                quote_plus(secret, safe=""),
+                base64.b64encode(secret.encode()).decode().rstrip("="),
+                base64.urlsafe_b64encode(secret.encode()).decode().rstrip("="),
+            }
+        )
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 _sessions: dict[str, requests.Session] = {}

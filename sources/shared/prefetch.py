@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
+from sources.shared.paging import CursorPaginator
+
 P = TypeVar("P")
 Peek = Callable[[bytes], None]
 Fetch = Callable[[str | None, Peek], P]
@@ -56,9 +58,9 @@ class _Pager(Generic[P]):
 def prefetched_pages(
     fetch: Fetch[P],
     peek_cursor: Callable[[bytes], str | None],
-    next_cursor: Callable[[P], str | None],
+    paginator: CursorPaginator,
 ) -> Iterator[P]:
-    """Pages from `fetch(cursor, peek)`, following `next_cursor(page)` until it is None.
+    """Pages from `fetch(cursor, peek)`, following `paginator` while it has a next page.
 
     `fetch` must call `peek(body)` with each raw body before parsing it;
     `peek_cursor(body)` returns the next cursor it can read off the bytes, or
@@ -69,9 +71,10 @@ def prefetched_pages(
         cursor: str | None = None
         while True:
             page = pager.request(cursor).result()
+            paginator.update_state(page)
             yield page
-            cursor = next_cursor(page)
-            if cursor is None:
+            if not paginator.has_next_page:
                 return
+            cursor = paginator.cursor
     finally:
         pager.close()

@@ -49,6 +49,9 @@ _ROLLUPS_BODY = pa.schema([("data", pa.list_(ROLLUP_WIRE)), ("meta", PAGE_META_W
 _ANOMALIES_BODY = pa.schema([("data", pa.list_(ANOMALY_WIRE)), ("meta", PAGE_META_WIRE)])
 
 
+_FIRST: Mapping[str, Any] = {}  # the paging parameters of a first page: none
+
+
 @dataclass(frozen=True)
 class Page:
     """One answer: its rows and, if the API says there is more, where it continues."""
@@ -86,24 +89,22 @@ class StackSpendClient:
         self,
         start: date,
         end: date,
-        cursor: str | None,
+        paging: Mapping[str, Any] = _FIRST,
         peek: Callable[[bytes], None] | None = None,
     ) -> Page:
-        """GET /line-items for `start`..`end` (inclusive), 1000 per page, from `cursor`.
-
-        `peek` sees the raw body first (see `sources.shared.prefetch`).
-        """
-        params: dict[str, Any] = {
+        """GET /line-items for `start`..`end` (inclusive), 1000 per page; `paging` holds
+        the cursor of a later page. `peek` sees the raw body first (see
+        `sources.shared.prefetch`)."""
+        params = {
             "start_date": start.isoformat(),
             "end_date": end.isoformat(),
             "limit": LINE_ITEMS_PAGE_LIMIT,
+            **paging,
         }
-        if cursor:
-            params["cursor"] = cursor
         return self.session.get(LINE_ITEMS_PATH, params, _decode_line_items, peek)
 
     def daily_rollups(
-        self, start: date, end: date, group_by: str, cursor: str | None = None
+        self, start: date, end: date, group_by: str, paging: Mapping[str, Any] = _FIRST
     ) -> Page:
         """GET /rollups/daily for `start`..`end` grouped by `group_by` (the docs page it
         not; a `next_cursor` the API sends anyway is followed)."""
@@ -111,20 +112,16 @@ class StackSpendClient:
             "start_date": start.isoformat(),
             "end_date": end.isoformat(),
             "group_by": group_by,
-            **({"cursor": cursor} if cursor else {}),
+            **paging,
         }
         return self.session.get(ROLLUPS_PATH, params, _decode_rollups)
 
-    def anomalies(self, since: str, filters: Mapping[str, str], cursor: str | None = None) -> Page:
+    def anomalies(
+        self, since: str, filters: Mapping[str, str], paging: Mapping[str, Any] = _FIRST
+    ) -> Page:
         """GET /anomalies detected after `since`, up to 500, narrowed by `filters`."""
-        params = {"since": since, "limit": ANOMALIES_PAGE_LIMIT, **filters}
-        if cursor:
-            params["cursor"] = cursor
+        params = {"since": since, "limit": ANOMALIES_PAGE_LIMIT, **filters, **paging}
         return self.session.get(ANOMALIES_PATH, params, _decode_anomalies)
-
-    def close(self) -> None:
-        """Release the HTTP connections."""
-        self.session.close()
 
 
 def parse_error(status: int, headers: Mapping[str, str], text: str, endpoint: str) -> ApiError:
