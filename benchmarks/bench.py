@@ -1,9 +1,11 @@
-"""costsync benchmarks against the sandbox: throughput, the rest_api baseline, pacing, incremental.
+"""costsync benchmarks against the sandbox: throughput, the rest_api baseline, pacing,
+incremental, and what reading money exactly costs per page.
 
     make bench                                       # every section, 1M and 5M line items
     python benchmarks/bench.py --rows 5000000        # the large throughput figure
     python benchmarks/bench.py --sections throughput --scale-rows 5000000  # 1M vs 5M
     python benchmarks/bench.py --sections pacing --runs 1
+    python benchmarks/bench.py --sections money      # the money guard, in-process
 
 The sandbox runs in its own process (`costsync sandbox`) with its pages
 pre-rendered by a warm-up sync, so it answers as fast as it can and the
@@ -16,6 +18,7 @@ is the sync process's own maximum resident set.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import socket
@@ -36,7 +39,7 @@ BIN = Path(sys.executable).parent
 COSTSYNC = str(BIN / "costsync")
 DAYS = 90
 WINDOW_DAYS = 30  # costsync's default
-SECTIONS = ("throughput", "baseline", "pacing", "incremental")
+SECTIONS = ("throughput", "baseline", "pacing", "incremental", "money")
 KEY = "ss_demo_key"
 POSTGRES_URL = os.environ.get(
     "DESTINATION__POSTGRES__CREDENTIALS", "postgresql://postgres:@127.0.0.1:5432/test"
@@ -319,6 +322,59 @@ def incremental(per_day: int = 11_112) -> None:
     )
 
 
+def money(repeats: int = 200) -> None:
+    """One 1,000-row line-items page parsed in-process, with and without the money guard."""
+    import pyarrow as pa
+    import pyarrow.json as pajson
+
+    from sandbox.http import Request
+    from sandbox.stackspend import DEMO_KEY, LINE_ITEMS_PATH, StackSpendSandbox
+    from sources.shared.arrow_json import may_misread_decimals, read_document
+    from sources.stackspend.settings import LINE_ITEM_WIRE, PAGE_META_WIRE
+
+    schema = pa.schema([("data", pa.list_(LINE_ITEM_WIRE)), ("meta", PAGE_META_WIRE)])
+    pages = {}
+    for notation in ("plain", "exponent"):
+        app = StackSpendSandbox(seed=1, line_items_per_day=1000, amount_notation=notation)
+        day = [app.start_date.isoformat()]
+        query = {"start_date": day, "end_date": day, "limit": ["1000"]}
+        request = Request("GET", LINE_ITEMS_PATH, query, {"x-api-key": DEMO_KEY})
+        pages[notation] = app.handle(request).body
+    plain = pages["plain"]
+    options = pajson.ReadOptions(use_threads=False, block_size=len(plain) + 1)
+    parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
+
+    steps: dict[str, Callable[[], object]] = {
+        "alone": lambda: pajson.read_json(io.BytesIO(plain), options, parse),
+        "scan": lambda: may_misread_decimals(plain),
+        "guarded": lambda: read_document(plain, schema, "StackSpend", LINE_ITEMS_PATH),
+        "exponents": lambda: read_document(
+            pages["exponent"], schema, "StackSpend", LINE_ITEMS_PATH
+        ),
+    }
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):  # interleaved, so a busy moment weighs on every step alike
+        for name, step in steps.items():
+            started = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - started)
+    ms = {name: statistics.median(spent) * 1000 for name, spent in times.items()}
+    least = {name: min(spent) * 1000 for name, spent in times.items()}
+    print(
+        f"\n## Money guard: one 1,000-row line-items page ({len(plain) / 1000:,.0f} kB),"
+        f" in-process, median (min) of {repeats}"
+    )
+    rows = (
+        ("pyarrow alone", "alone", "the JSON parse, unguarded"),
+        ("guard scan", "scan", f"{ms['scan'] / ms['alone'] * 100:.0f}% of the parse"),
+        ("read_document", "guarded", "parse + scan: what a sync does per page"),
+        ("with exponents", "exponents", "every amount 1.248e1-style: re-read exactly"),
+    )
+    for label, name, note in rows:
+        print(f"  {label:<15} {ms[name]:>12.2f} ms ({least[name]:.2f})   {note}")
+    print(f"  per 1M items    {ms['scan']:>12.2f} s    of guard scans (1,000 pages)")
+
+
 def _warm_up(server: Sandbox, args: tuple[str, ...]) -> None:
     """One untimed sync, so the sandbox has every page rendered before the timed ones."""
     with tempfile.TemporaryDirectory() as workdir:
@@ -462,6 +518,8 @@ def main() -> None:
         pacing(args.runs)
     if "incremental" in sections:
         incremental()
+    if "money" in sections:
+        money()
 
 
 if __name__ == "__main__":

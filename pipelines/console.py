@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from pipelines.runner import SyncResult
 from sources.shared.errors import (
+    AmountError,
     ApiError,
     AuthenticationError,
     ForbiddenError,
@@ -135,6 +136,8 @@ def _fix(error: ApiError, vendor: VendorSpec, resources: list[str] | None) -> st
         return f"lower {vendor.section}.requests_per_minute, or retry later"
     if isinstance(error, RetriesExhaustedError):
         return "the API kept failing; nothing was loaded from this window, run again later"
+    if isinstance(error, AmountError):
+        return "refused rather than stored inexactly; nothing was loaded from this window"
     if isinstance(error, PagingError | SchemaChangeError):
         return "the API's answers changed shape; nothing was loaded from this window"
     return "nothing was loaded from this window"

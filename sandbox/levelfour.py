@@ -59,6 +59,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from sandbox.amounts import AmountControls, AmountWriter
 from sandbox.common import (
     FaultInjector,
     FaultSettings,
@@ -126,6 +127,7 @@ ITEM_FIELDS: tuple[str, ...] = (
     "previous_cost",
     "change_percentage",
 )
+MONEY_FIELDS: tuple[str, ...] = ("cost", "previous_cost")
 
 _KEY_PATTERN = re.compile(r"l4_(?:live|test)_[A-Za-z0-9_-]+")
 _INTEGER_PATTERN = re.compile(r"\s*[+-]?\d+\s*")
@@ -207,7 +209,7 @@ class BreakdownQuery:
     sort_order: str
 
 
-class LevelFourSandbox(SandboxControls):
+class LevelFourSandbox(SandboxControls, AmountControls):
     """A fake-but-faithful LevelFour spending breakdown API over deterministic virtual data.
 
     Args:
@@ -223,6 +225,8 @@ class LevelFourSandbox(SandboxControls):
             (probabilities per request; delay of a slow answer).
         fault_seed: seed of the fault draws (default: `seed`).
         cache_items: how many generated items to keep in memory.
+        amount_notation: how `cost` and `previous_cost` are written in JSON answers,
+            "plain", "exponent" or "mixed" (see `sandbox.amounts`).
     """
 
     def __init__(
@@ -243,6 +247,7 @@ class LevelFourSandbox(SandboxControls):
         slow_seconds: float = 0.5,
         fault_seed: int | None = None,
         cache_items: int = 1_000_000,
+        amount_notation: str = "plain",
     ) -> None:
         newest = parse_period(current_period) if current_period else utc_today()
         self.seed = seed
@@ -263,6 +268,7 @@ class LevelFourSandbox(SandboxControls):
             LIVE_DEMO_KEY: ApiKey(),
             REVOKED_KEY: ApiKey(revoked=True),
         }
+        self._amounts = AmountWriter(MONEY_FIELDS, amount_notation)
 
     # --- data range and ground truth ---------------------------------------
 
@@ -369,7 +375,7 @@ class LevelFourSandbox(SandboxControls):
         if not request.path.startswith(API_PREFIX):
             return None
         try:
-            response = self._serve(request)
+            response = self.write_amounts(self._serve(request))
         except ApiError as error:
             response = error.response()
         self._log.record(request, response.status)
@@ -742,6 +748,8 @@ _ADMIN: dict[tuple[str, str], Callable[[LevelFourSandbox, dict[str, Any]], dict[
     ("GET", "stats"): LevelFourSandbox._admin_stats,
     ("POST", "reset-requests"): LevelFourSandbox._admin_reset_requests,
     ("GET", "info"): LevelFourSandbox._admin_info,
+    ("POST", "amount-notation"): LevelFourSandbox._admin_amount_notation,
+    ("POST", "amount-override"): LevelFourSandbox._admin_amount_override,
 }
 
 __all__ = [
@@ -753,6 +761,7 @@ __all__ = [
     "ITEM_FIELDS",
     "KEY_PREFIXES",
     "LIVE_DEMO_KEY",
+    "MONEY_FIELDS",
     "REVOKED_KEY",
     "ApiError",
     "LevelFourSandbox",

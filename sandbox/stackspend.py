@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from sandbox.amounts import AmountControls, AmountWriter
 from sandbox.common import (
     CursorSigner,
     FaultInjector,
@@ -62,6 +63,7 @@ ADMIN_PREFIX = "/_sandbox/stackspend/"
 DATA_PATHS = (LINE_ITEMS_PATH, ROLLUPS_PATH, ANOMALIES_PATH)
 
 SCOPES: tuple[str, ...] = ("line_items:read", "rollups:read", "anomalies:read", "usage:write")
+MONEY_FIELDS: tuple[str, ...] = ("net_amount_usd", "cost_usd", "actual_cost", "expected_cost")
 
 DEMO_KEY = "ss_demo_key"
 LINE_ITEMS_ONLY_KEY = "ss_demo_line_items_only"
@@ -141,7 +143,7 @@ class _Route:
     data: bool  # subject to fault injection
 
 
-class StackSpendSandbox(SandboxControls):
+class StackSpendSandbox(SandboxControls, AmountControls):
     """A fake-but-faithful StackSpend API over deterministic virtual data.
 
     Args:
@@ -157,6 +159,8 @@ class StackSpendSandbox(SandboxControls):
             on the data endpoints (probabilities per request; delay of a slow answer).
         fault_seed: seed of the fault draws (default: `seed`).
         cache_rows: how many pre-rendered line-item rows to keep in memory.
+        amount_notation: how money values are written, "plain", "exponent" or "mixed"
+            (see `sandbox.amounts`).
     """
 
     def __init__(
@@ -178,6 +182,7 @@ class StackSpendSandbox(SandboxControls):
         slow_seconds: float = 0.5,
         fault_seed: int | None = None,
         cache_rows: int = 200_000,
+        amount_notation: str = "plain",
     ) -> None:
         end = end_date or utc_today()
         start = start_date or end - timedelta(days=DEFAULT_DAYS - 1)
@@ -208,6 +213,7 @@ class StackSpendSandbox(SandboxControls):
         self._key_echo: str | None = None
         self._fresh_cursors = itertools.count()
         self._restate_on_rollups: list[date] = []
+        self._amounts = AmountWriter(MONEY_FIELDS, amount_notation)
 
     # --- data range and ground truth ---------------------------------------
 
@@ -387,7 +393,7 @@ class StackSpendSandbox(SandboxControls):
             response = ApiError(404, "NOT_FOUND", f"No endpoint at {request.path}.").response()
         else:
             try:
-                response = self._serve(route, request)
+                response = self.write_amounts(self._serve(route, request))
             except ApiError as error:
                 response = error.response()
         self._log.record(request, response.status)
@@ -717,6 +723,8 @@ _ADMIN: dict[tuple[str, str], Callable[[StackSpendSandbox, dict[str, Any]], dict
     ("GET", "stats"): StackSpendSandbox._admin_stats,
     ("POST", "reset-requests"): StackSpendSandbox._admin_reset_requests,
     ("GET", "info"): StackSpendSandbox._admin_info,
+    ("POST", "amount-notation"): StackSpendSandbox._admin_amount_notation,
+    ("POST", "amount-override"): StackSpendSandbox._admin_amount_override,
 }
 
 __all__ = [
@@ -727,6 +735,7 @@ __all__ = [
     "DEMO_KEYS",
     "LINE_ITEMS_ONLY_KEY",
     "LINE_ITEMS_PATH",
+    "MONEY_FIELDS",
     "NO_PLAN_KEY",
     "OTEL_INGEST_PATH",
     "REVOKED_KEY",

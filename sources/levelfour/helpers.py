@@ -195,6 +195,9 @@ def _summed(table: pa.Table) -> pa.Table:
         return table
     money = ("cost", "previous_cost")
     others = [c for c in table.column_names if c not in (*keys, *money)]
+    for name in money:  # summed in 256 bits: a decimal128 sum wraps around silently
+        index = table.column_names.index(name)
+        table = table.set_column(index, name, table.column(name).cast(pa.decimal256(76, 18)))
     grouped = table.group_by(keys, use_threads=False).aggregate(
         [*((c, "sum") for c in money), *((c, "first") for c in others)]
     )

@@ -134,6 +134,10 @@ class SchemaChangeError(ApiError):
     """A field arrived with a type the warehouse column cannot hold without loss."""
 
 
+class AmountError(SchemaChangeError):
+    """An amount its DECIMAL column cannot hold exactly: too large, or too many decimals."""
+
+
 # The typed error of an answer: by the vendor's error code (403s tell scope and plan
 # apart by it), else by HTTP status; other 5xx are server errors, the rest plain.
 ERRORS_BY_CODE: dict[str, type[ApiError]] = {
