@@ -31,6 +31,7 @@ from pipelines.destinations import (
     destination_for,
     duckdb_session,
     for_destination,
+    keep_bigquery_clustering,
 )
 from pipelines.vendors import VENDORS, Vendor
 from sources.shared.checks import parse_day
@@ -154,6 +155,7 @@ def command_sync(args: argparse.Namespace) -> int:
     except PipelineStepFailed as failure:
         line.clear()
         return _fail(EXIT_API, _explain_failure(failure, vendor, args.resources))
+    keep_bigquery_clustering(pipeline)
     line.clear()
     print(summary(result, where))
     return EXIT_OK

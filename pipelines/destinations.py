@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -91,6 +92,44 @@ def for_destination(
         return source
 
     return make_destination_source
+
+
+def keep_bigquery_clustering(pipeline: dlt.Pipeline) -> None:
+    """Give `pipeline`'s BigQuery tables the clustering `BIGQUERY_HINTS` promise.
+
+    dlt clusters a table only in the CREATE TABLE that makes it, so a table made
+    before (by an older costsync, or by hand) would keep whatever it has.
+    BigQuery changes a table's clustering in place (data written from then on is
+    clustered by the new fields): a table that reports other fields is updated.
+    A no-op for other destinations and for tables not loaded yet; a refusal is
+    logged (the data is loaded either way: clustering only speeds queries up).
+    """
+    if pipeline.destination.destination_name != "bigquery":
+        return
+    from google.api_core.exceptions import GoogleAPICallError, NotFound
+
+    with pipeline.sql_client() as client:
+        bigquery = client.native_connection
+        for name, hints in BIGQUERY_HINTS.items():
+            fields = hints.get("cluster")
+            if not fields or name not in pipeline.default_schema.tables:
+                continue
+            try:
+                table = bigquery.get_table(client.make_qualified_table_name(name, quote=False))
+            except NotFound:
+                continue
+            if table.clustering_fields == fields:
+                continue
+            table.clustering_fields = fields
+            try:
+                bigquery.update_table(table, ["clustering_fields"])
+            except GoogleAPICallError as error:
+                logging.warning(
+                    "%s is not clustered by %s: BigQuery refused (%s)",
+                    table.table_id,
+                    ", ".join(fields),
+                    error.message,
+                )
 
 
 def keep_one_staged_row(source: DltSource, row_id: str, client: SqlClientBase[Any]) -> None:

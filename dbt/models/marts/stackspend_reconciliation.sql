@@ -49,7 +49,7 @@ day_line_items as (
 
 provider_days as (
     select usage_date, provider from line_items
-    union
+    union distinct
     select usage_date, provider from provider_rollups
 ),
 
@@ -60,7 +60,7 @@ keys as (
     select usage_date, cast(null as {{ dbt.type_string() }}) as provider
     from (
         select usage_date from category_rollups
-        union
+        union distinct
         select usage_date from service_rollups
     ) as rollup_days
     where usage_date not in (select usage_date from provider_days)
