@@ -6,6 +6,7 @@ import fcntl
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -59,6 +60,9 @@ def destination_for(name: str, duckdb_path: str | None) -> tuple[Any, str, str |
         # already committed once more, and a constraint on `_dlt_pipeline_state`'s
         # row ids would fail that run for good. Merges keep the tables unique.
         return dlt.destinations.postgres(create_indexes=False), "postgres", None
+    # dlt reads its state back in a query of a few rows, through the REST API when the
+    # BigQuery Storage API client is not installed; google-cloud-bigquery warns about that.
+    warnings.filterwarnings("ignore", "Cannot create BigQuery Storage client", UserWarning)
     return dlt.destinations.bigquery(), "bigquery", None
 
 

@@ -12,6 +12,11 @@ fetched from the network and nothing is written to the user's home.
 A service-account key is real enough for google-auth: it signs a JWT and posts
 it to the key's `token_uri`, here a loopback endpoint that grants any request
 a token. The emulator accepts any token.
+
+    .venv/bin/python -m tests.bigquery_emulator
+
+serves both until interrupted and prints the exports that point costsync (and
+dbt's `bigquery` target) at them.
 """
 
 from __future__ import annotations
@@ -19,7 +24,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import signal
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -159,3 +168,33 @@ def _rest_port(process: subprocess.Popen[bytes], log: Path) -> int:
         time.sleep(0.05)
     tail = "\n".join(log.read_text().splitlines()[-15:])
     raise RuntimeError(f"bqemulator did not start (exit {process.poll()}); its log ends:\n{tail}")
+
+
+def main() -> None:
+    """Serve the emulator and its token endpoint until interrupted; print the exports."""
+    if not emulator_installed():
+        raise SystemExit("bqemulator is not installed: run make .venv-bqemulator/.installed")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the emulator too
+    work_dir = Path(tempfile.mkdtemp(prefix="costsync-bqemulator-"))
+    with running_emulator(work_dir) as emulator:
+        keyfile = work_dir / "service-account.json"
+        keyfile.write_text(json.dumps(emulator.service_account))
+        exports = {**emulator.environment(), "COSTSYNC_BIGQUERY_KEYFILE": str(keyfile)}
+        exports["DESTINATION__BIGQUERY__CREDENTIALS"] = f"$(cat {shlex.quote(str(keyfile))})"
+        exports["COSTSYNC_BIGQUERY_PROJECT"] = emulator.project
+        print(
+            f"BigQuery emulator at {emulator.url} (project {emulator.project}); log {emulator.log}"
+        )
+        for name, value in exports.items():
+            quoted = f'"{value}"' if value.startswith("$(") else shlex.quote(value)
+            print(f"export {name}={quoted}")
+        print("Ctrl-C stops it; its data lives in memory.", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

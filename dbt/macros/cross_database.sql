@@ -9,9 +9,13 @@
     cast({{ expression }} as decimal(38, 18))
 {%- endmacro %}
 
-{#- BigQuery's NUMERIC keeps 9 decimals; BIGNUMERIC keeps 38 (costsync loads BIGNUMERIC(38,18)). -#}
+{#-
+    On BigQuery costsync loads money as BIGNUMERIC(38,18) already (NUMERIC would keep
+    9 decimals), and every money expression of the models is such a column or a sum
+    of them, so it is left as it is.
+-#}
 {% macro bigquery__money(expression) -%}
-    cast({{ expression }} as bignumeric)
+    {{ expression }}
 {%- endmacro %}
 
 {#- The instant a UTC calendar day starts, as TIMESTAMP WITH TIME ZONE. -#}
