@@ -93,10 +93,17 @@ def created_table_sql(emulator: BigQueryEmulator, dataset: str, table: str) -> s
 
 
 def test_first_syncs_of_both_vendors_load_exactly_what_the_api_serves(
-    env: Env, bq_datasets: dict[str, str], bigquery_emulator: BigQueryEmulator
+    env: Env,
+    bq_datasets: dict[str, str],
+    bigquery_emulator: BigQueryEmulator,
+    recwarn: pytest.WarningsRecorder,
 ) -> None:
-    sync(env, bq_datasets, "stackspend", "levelfour")
+    for vendor in ("stackspend", "levelfour"):
+        result = env.sync_bigquery(vendor, bq_datasets[vendor])
+        assert result.code == 0, result.err
+        assert result.err == ""
     assert_matches_api(env, warehouse_of(bigquery_emulator, bq_datasets))
+    assert not [str(w.message) for w in recwarn if "BigQuery" in str(w.message)]
 
 
 def test_tables_have_the_promised_layout(
@@ -143,12 +150,18 @@ def test_tables_have_the_promised_layout(
     assert types["spending_breakdown", "period"] == ("STRING", "REQUIRED")
     # Money: bqemulator 1.4.0 reports every DECIMAL column as NUMERIC, with no precision
     # or scale (storage/arrow_bridge.py), whatever the DDL said. BigQuery's NUMERIC keeps
-    # 9 decimals; the columns are BIGNUMERIC(38,18) in the DDL, and the values read
-    # back keep all 18 (the exact comparisons in the other tests).
+    # 9 decimals; the columns are BIGNUMERIC(38,18) in the DDL, and what the emulator
+    # stored answers with 18 decimals.
+    warehouse = warehouse_of(bigquery_emulator, bq_datasets)
     for name, columns in MONEY.items():
-        for column in columns:
+        stored = warehouse.rows(
+            f"SELECT {', '.join(columns)} FROM {warehouse.table(vendors[name], name)}"
+            f" WHERE {' AND '.join(f'{c} IS NOT NULL' for c in columns)} LIMIT 1"
+        )
+        for column, value in zip(columns, stored[0], strict=True):
             assert types[name, column] == ("NUMERIC", "NULLABLE"), (name, column)
             assert f"`{column}` BIGNUMERIC(38,18)  ," in ddl[name], (name, column)
+            assert value.as_tuple().exponent == -18, (name, column, value)
     for name in ("line_items", "daily_rollups", "spending_breakdown"):
         assert types[name, "_costsync_deleted"] == ("BOOLEAN", "NULLABLE")
 
