@@ -12,8 +12,13 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 BQEMU_VENV := .venv-bqemulator
 BQEMU_STAMP := $(BQEMU_VENV)/.installed
 BQEMU_HOME := $(CURDIR)/$(BQEMU_VENV)/home
+# The FinOps Foundation's FOCUS validator needs Python >= 3.12 and pins numpy<2.
+FOCUS_PYTHON ?= PYENV_VERSION=3.12.1 python3.12
+FOCUS_VENV := .venv-focus
+FOCUS_REQUIREMENTS := tests/focus-validator-requirements.txt
+FOCUS_STAMP := $(FOCUS_VENV)/.installed
 
-.PHONY: test demo bench dbt lint format clean
+.PHONY: test demo bench dbt focus-check lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,12 +42,18 @@ $(BQEMU_STAMP): tests/bqemulator-requirements.txt
 		duckdb.install_extension(str(path)); duckdb.load_extension('spatial')"
 	touch $(BQEMU_STAMP)
 
+$(FOCUS_STAMP): $(FOCUS_REQUIREMENTS)
+	$(FOCUS_PYTHON) -m venv $(FOCUS_VENV)
+	$(FOCUS_VENV)/bin/pip install --quiet --upgrade pip
+	$(FOCUS_VENV)/bin/pip install --quiet -r $(FOCUS_REQUIREMENTS)
+	touch $(FOCUS_STAMP)
+
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
 test: lint $(BQEMU_STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not focus"
 
 demo: $(STAMP)
 	$(BIN)/costsync demo
@@ -53,9 +64,13 @@ bench: $(BENCH_STAMP)
 dbt: $(STAMP)
 	$(BIN)/dbt build --project-dir dbt --profiles-dir dbt --target duckdb
 
+# `costsync demo`, then the FOCUS validator on analytics.focus_costs (tests/test_focus_validator.py).
+focus-check: $(STAMP) $(FOCUS_STAMP)
+	$(BIN)/pytest -m focus -rP tests/test_focus_validator.py
+
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(BQEMU_VENV) .pytest_cache .ruff_cache dbt/target dbt/logs
+	rm -rf $(VENV) $(BENCH_VENV) $(BQEMU_VENV) $(FOCUS_VENV) .pytest_cache .ruff_cache dbt/target dbt/logs

@@ -84,6 +84,16 @@ class Sandbox:
             if status is None or code == status
         )
 
+    def admin(self, action: str, body: dict[str, object]) -> None:
+        """POST a sandbox knob, e.g. admin("restate", {"dates": [...]})."""
+        request = urllib.request.Request(
+            f"{self.url}/_sandbox/stackspend/{action}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request) as answer:
+            answer.read()
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
@@ -284,17 +294,28 @@ def pacing(runs: int, rate: int = 600, per_day: int = 11_112) -> None:
 
 
 def incremental(per_day: int = 11_112) -> None:
-    """After a 90-day backfill, the next (daily) run's requests."""
+    """After a 90-day backfill, the next (daily) runs' requests: with nothing changed,
+    and after the API restated two days weeks back (found by verification)."""
     print("\n## Incremental: a daily run after a 90-day backfill")
     args = ("--start-date", _first_day())
     with sandbox(per_day) as server, tempfile.TemporaryDirectory() as workdir:
         backfill = timed_sync(server, Path(workdir), *args)
         daily = timed_sync(server, Path(workdir), *args)
+        late = [(_today() - timedelta(days=n)).isoformat() for n in (45, 20)]
+        server.admin("restate", {"dates": late})
+        restated = timed_sync(server, Path(workdir), *args)
     lookback = -(-3 * per_day // 1000)
+    pages = -(-per_day // 1000)
     print(f"  backfill        {backfill.requests:>12,} requests, {backfill.seconds:.1f} s")
     print(
         f"  daily run       {daily.requests:>12,} requests, {daily.seconds:.1f} s"
-        f"   (lookback: {lookback} line-item pages + 3 rollups + 1 anomalies = {lookback + 4})"
+        f"   (lookback: {lookback} line-item pages + 3 rollups + 1 anomalies = {lookback + 4};"
+        " the rollups also verify the 90 synced days)"
+    )
+    print(
+        f"  2 days restated {restated.requests:>12,} requests, {restated.seconds:.1f} s"
+        f"   (the daily run + {pages} pages for each of {', '.join(late)}"
+        f" = {lookback + 4 + 2 * pages})"
     )
 
 

@@ -1,4 +1,4 @@
-"""The costsync command line: sync, demo, sandbox, status.
+"""The costsync command line: sync, demo, sandbox, status, report.
 
 Exit codes: 0 success; 1 the API refused or retries ran out (nothing
 half-loaded); 2 bad command-line or configuration input, found before any
@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from datetime import date
 from functools import partial
+from pathlib import Path
 from typing import Any, NoReturn
 
 from dlt.common.configuration.exceptions import (
@@ -27,9 +29,11 @@ from pipelines.console import ProgressLine, explain_api_error, summary
 from pipelines.destinations import (
     DEFAULT_DUCKDB_PATH,
     DESTINATIONS,
+    DatasetBusyError,
+    WarehouseBusyError,
     check_destination,
     destination_for,
-    duckdb_session,
+    destination_session,
     for_destination,
     keep_bigquery_clustering,
 )
@@ -39,6 +43,8 @@ from sources.shared.errors import ApiError, ConfigError
 from sources.shared.progress import SyncProgress
 
 EXIT_OK, EXIT_API, EXIT_INPUT = 0, 1, 2
+# A dataset becomes a schema name in every warehouse: keep it a plain identifier.
+DATASET_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 class UsageError(Exception):
@@ -67,7 +73,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_INPUT, str(error))
     except ConfigError as error:
         return _fail(EXIT_INPUT, str(error))
-    except runner.PipelineBusyError as error:
+    except (runner.PipelineBusyError, WarehouseBusyError, DatasetBusyError) as error:
         return _fail(EXIT_API, str(error))
     except KeyboardInterrupt:
         return _fail(130, "interrupted; the next sync resumes where this one stopped")
@@ -81,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_sandbox(commands)
     _add_status(commands)
+    _add_report(commands)
     return parser
 
 
@@ -125,6 +132,20 @@ def _add_status(commands: Any) -> None:
     status.set_defaults(handler=_lazy("pipelines.status", "command_status"))
 
 
+def _add_report(commands: Any) -> None:
+    report = commands.add_parser("report", help="write one offline HTML spend report")
+    report.add_argument("--destination", choices=("duckdb", "postgres"), default="duckdb")
+    report.add_argument("--duckdb-path", help=f"DuckDB file; default {DEFAULT_DUCKDB_PATH}")
+    report.add_argument(
+        "--dataset",
+        action="append",
+        metavar="NAME",
+        help="a dataset to read (repeat for each vendor); default: stackspend and levelfour",
+    )
+    report.add_argument("--output", default="costsync_report.html", help="the HTML file to write")
+    report.set_defaults(handler=_lazy("pipelines.report", "command_report"))
+
+
 def command_sync(args: argparse.Namespace) -> int:
     """`costsync sync VENDOR ...`"""
     vendor = VENDORS[args.vendor]
@@ -145,7 +166,7 @@ def command_sync(args: argparse.Namespace) -> int:
             args.full_refresh,
             progress,
             location,
-            destination_session=duckdb_session(duckdb_path),
+            destination_session=destination_session(pipeline, duckdb_path),
         )
     except ConfigFieldMissingException as error:
         raise _missing_config(error, vendor) from None
@@ -179,6 +200,14 @@ def _check_sync_args(args: argparse.Namespace, vendor: Vendor) -> None:
     ):
         if value is not None and not value.strip():
             raise UsageError(f"{flag} must not be empty")
+    if args.dataset is not None and not DATASET_NAME.fullmatch(args.dataset):
+        raise UsageError(
+            "--dataset must be a plain name: lower-case letters, digits and _, not starting"
+            f" with a digit, at most 63 characters (got {_quoted(args.dataset)})"
+        )
+    folder = Path(args.pipelines_dir) if args.pipelines_dir else None
+    if folder is not None and folder.exists() and not folder.is_dir():
+        raise UsageError(f"--pipelines-dir {_quoted(args.pipelines_dir)} is not a folder")
 
 
 def _explain_failure(failure: PipelineStepFailed, vendor: Vendor, resources: Any) -> str:
@@ -237,6 +266,11 @@ def _missing_config(error: ConfigFieldMissingException, vendor: Vendor) -> Confi
 
 def _type_name(hint: Any) -> str:
     return {int: "whole number", float: "number", bool: "true or false"}.get(hint, str(hint))
+
+
+def _quoted(value: str) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _fail(code: int, message: str) -> int:

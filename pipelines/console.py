@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from decimal import Decimal
 from typing import Any, TextIO
 
 from pipelines.runner import SyncResult
@@ -64,9 +65,52 @@ def summary(result: SyncResult, where: str) -> str:
     for name, count in result.rows.items():
         position = describe_position(result.positions.get(name, {}))
         lines.append(f"  {name:<{width}}  {count:>10,} rows  {position}".rstrip())
+    lines += describe_verification(result.verification, unreconciled_days(result.positions))
     if result.rate_limited:
         lines.append(f"  the API asked us to slow down {result.rate_limited} time(s)")
     return "\n".join(lines)
+
+
+def describe_verification(
+    report: dict[str, Any], unreconciled: dict[str, dict[str, str]]
+) -> list[str]:
+    """What a sync's verification checked, found and re-read, and the days that do not
+    add up, in words (nothing when the sync verified nothing)."""
+    lines = []
+    if report.get("skipped"):
+        lines.append(f"  verification skipped: {report['skipped']}")
+    elif report.get("days"):
+        unit = report.get("unit", "day")
+        checked = f"{report['days']} {unit}{'s' if report['days'] != 1 else ''}"
+        span = f" ({report['first']}..{report['last']})" if report.get("first") else ""
+        found = _listed(report.get("changed", []), "changed")
+        if report.get("reread"):
+            found += f", {len(report['reread'])} re-read"
+        requests = report.get("requests", 0)
+        lines.append(f"  verified {checked}{span} with {requests} requests: {found}")
+    for day, found in sorted(unreconciled.items()):
+        lines.append(
+            f"  unreconciled {day}: line items {_usd(found['line_items_usd'])}, service rollups"
+            f" {_usd(found['service_rollups_usd'])}, largest difference"
+            f" {_usd(found['difference_usd'])} (re-read again once its rollups change)"
+        )
+    return lines
+
+
+def _usd(amount: str) -> str:
+    return f"{Decimal(amount).normalize():f} USD"
+
+
+def unreconciled_days(positions: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """The days whose line items do not add up to their rollups, from the positions."""
+    return dict(positions.get("line_items", {}).get("unreconciled", {}))
+
+
+def _listed(days: list[str], what: str) -> str:
+    if not days:
+        return f"none {what}"
+    shown = ", ".join(days[:5]) + (f" and {len(days) - 5} more" if len(days) > 5 else "")
+    return f"{len(days)} {what} ({shown})"
 
 
 def describe_position(state: dict[str, Any]) -> str:
@@ -79,7 +123,10 @@ def describe_position(state: dict[str, Any]) -> str:
     if state.get("newest_detected_date"):
         return f"newest detected {state['newest_detected_date']}"
     if state.get("periods"):
-        return f"periods {state['periods'][0]}..{state['periods'][-1]}"
+        text = f"periods {state['periods'][0]}..{state['periods'][-1]}"
+        if state.get("format") == "table":
+            text += " (format=table, 100 items a request: LevelFour refuses format=raw)"
+        return text
     return ""
 
 

@@ -9,9 +9,9 @@ from functools import partial
 
 import duckdb
 
-from pipelines import dbt_demo, runner
+from pipelines import dbt_demo, report, runner
 from pipelines.console import summary
-from pipelines.destinations import destination_for, duckdb_session, for_destination
+from pipelines.destinations import destination_for, destination_session, for_destination
 from pipelines.vendors import VENDORS, Vendor
 from sandbox import levelfour, stackspend
 from sandbox.http import SandboxServer
@@ -37,7 +37,7 @@ WHERE status IN ('new', 'acknowledged') GROUP BY severity ORDER BY COUNT(*) DESC
 
 
 def command_demo(args: argparse.Namespace) -> int:
-    """Start the sandbox on a free port, sync every vendor, print what landed."""
+    """Start the sandbox on a free port, sync every vendor, print what landed, write the report."""
     path = os.path.abspath(args.duckdb_path)
     with SandboxServer(sandbox_apps()) as server, tempfile.TemporaryDirectory() as pipelines:
         for vendor in VENDORS.values():
@@ -47,6 +47,8 @@ def command_demo(args: argparse.Namespace) -> int:
     print(spend_summary(path))
     print()
     print(dbt_demo.build_and_show(path))
+    print()
+    print(report.demo_report(path))
     return 0
 
 
@@ -66,7 +68,7 @@ def sync_vendor(vendor: Vendor, url: str, duckdb_path: str, pipelines_dir: str) 
         pipeline,
         for_destination(pipeline, make_source),
         full_refresh=True,
-        destination_session=duckdb_session(path),
+        destination_session=destination_session(pipeline, path),
     )
     return summary(result, where)
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
+import re
+import socket
 import sys
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -22,6 +26,7 @@ from dlt.sources import DltSource
 from sources.shared.errors import ConfigError
 
 DESTINATIONS = ("duckdb", "postgres", "bigquery")
+_LOCK_HOLDER = re.compile(r"held in .*?\((PID \d+)\)")
 DEFAULT_DUCKDB_PATH = "costsync.duckdb"
 # DuckDB's working memory while loading; a larger merge spills to `<file>.tmp`
 # instead, so a sync's peak memory does not grow with the rows per window.
@@ -42,17 +47,23 @@ _CREDENTIALS_HELP = {
 }
 
 
+class WarehouseBusyError(RuntimeError):
+    """Another process holds the warehouse (a DuckDB file) that a sync needs."""
+
+
 def destination_for(name: str, duckdb_path: str | None) -> tuple[Any, str, str | None]:
     """The dlt destination for `--destination`, where it is in words, and the DuckDB file.
 
     DuckDB's file: `--duckdb-path`, else dlt's `destination.duckdb.credentials`,
-    else costsync.duckdb in the working directory.
+    else costsync.duckdb in the working directory. A path that cannot be a
+    DuckDB file raises `ConfigError`.
     """
     if name == "duckdb":
         configured = dlt.secrets.get("destination.duckdb.credentials")
+        key = "--duckdb-path" if duckdb_path else "destination.duckdb.credentials"
         path = duckdb_path or (configured if isinstance(configured, str) else DEFAULT_DUCKDB_PATH)
         if "://" not in path:
-            path = os.path.abspath(path)
+            path = check_duckdb_path(key, os.path.abspath(path))
         credentials = DuckDbCredentials(path, global_config={"memory_limit": DUCKDB_MEMORY_LIMIT})
         return dlt.destinations.duckdb(credentials=credentials), f"duckdb {path}", path
     if name == "postgres":
@@ -64,6 +75,20 @@ def destination_for(name: str, duckdb_path: str | None) -> tuple[Any, str, str |
     # BigQuery Storage API client is not installed; google-cloud-bigquery warns about that.
     warnings.filterwarnings("ignore", "Cannot create BigQuery Storage client", UserWarning)
     return dlt.destinations.bigquery(), "bigquery", None
+
+
+def check_duckdb_path(key: str, path: str) -> str:
+    """`path` must name a DuckDB file (existing or not) in a folder that exists."""
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(
+            key, f"{path} is a folder; name a file in it, e.g. {target / DEFAULT_DUCKDB_PATH}"
+        )
+    if not target.parent.is_dir():
+        raise ConfigError(key, f"the folder {target.parent} does not exist; create it first")
+    if target.exists() and not target.is_file():
+        raise ConfigError(key, f"{path} is not a regular file")
+    return path
 
 
 def check_destination(destination: Any) -> None:
@@ -162,6 +187,108 @@ def keep_one_staged_row(source: DltSource, row_id: str, client: SqlClientBase[An
         )
 
 
+class DatasetBusyError(RuntimeError):
+    """Another sync is loading the same destination dataset."""
+
+
+@contextmanager
+def destination_session(pipeline: dlt.Pipeline, duckdb_path: str | None) -> Iterator[Any]:
+    """Everything a sync holds while it loads `pipeline`'s dataset: the dataset's lock
+    (one sync per dataset, whatever pipelines folder or host it runs from), then for
+    DuckDB the file's writer lock and one connection. Yields the destination to load
+    through (None: the pipeline's own).
+
+    Raises:
+        DatasetBusyError: another sync holds the dataset; nothing was done.
+    """
+    name = pipeline.destination.destination_name
+    with (
+        dataset_lock(pipeline, duckdb_path),
+        duckdb_session(duckdb_path if name == "duckdb" else None) as destination,
+    ):
+        yield destination
+
+
+def dataset_lock(pipeline: dlt.Pipeline, duckdb_path: str | None) -> AbstractContextManager[None]:
+    """The lock that keeps a second sync off `pipeline`'s dataset: a lock file beside a
+    DuckDB file, a Postgres advisory lock; BigQuery has none (see the README)."""
+    name = pipeline.destination.destination_name
+    if name == "duckdb" and duckdb_path and "://" not in duckdb_path:
+        return _file_lock(f"{duckdb_path}.{pipeline.dataset_name}.costsync-lock", pipeline)
+    if name == "postgres":
+        return _postgres_lock(pipeline)
+    return nullcontext()
+
+
+@contextmanager
+def _file_lock(path: str, pipeline: dlt.Pipeline) -> Iterator[None]:
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise _busy(pipeline, handle.read().strip()) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(_holder(pipeline))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _postgres_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """A session advisory lock keyed on the dataset, on a connection of its own that
+    names the sync (application_name), held until the sync ends."""
+    import psycopg2
+
+    credentials = pipeline.destination.configuration(None, accept_partial=True).credentials
+    key = int.from_bytes(
+        hashlib.sha256(f"costsync:{pipeline.dataset_name}".encode()).digest()[:8],
+        "big",
+        signed=True,
+    )
+    connection = psycopg2.connect(
+        credentials.to_native_representation(),
+        application_name=_holder(pipeline)[:63],
+        connect_timeout=30,
+    )
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+            if not cursor.fetchone()[0]:
+                cursor.execute(_HOLDER_SQL, (key >> 32, key & 0xFFFFFFFF))
+                found = cursor.fetchone()
+                raise _busy(pipeline, found[0] if found else "")
+        yield
+    finally:
+        connection.close()  # ends the session, and so the lock
+
+
+# Who holds an advisory lock on a bigint key: its high and low 32 bits, as pg_locks shows them.
+_HOLDER_SQL = """
+SELECT a.application_name || ' since ' || to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ')
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+  AND l.classid::bigint = (%s::bigint & 4294967295) AND l.objid::bigint = %s
+"""
+
+
+def _holder(pipeline: dlt.Pipeline) -> str:
+    return f"costsync {pipeline.pipeline_name} pid {os.getpid()} on {socket.gethostname()}"
+
+
+def _busy(pipeline: dlt.Pipeline, holder: str) -> DatasetBusyError:
+    return DatasetBusyError(
+        f"another sync is loading dataset {pipeline.dataset_name!r}"
+        f" ({holder or 'another process'}); nothing was done"
+    )
+
+
 @contextmanager
 def duckdb_session(path: str | None) -> Iterator[Any]:
     """Hold the DuckDB file at `path` for a sync: its writer lock, then one connection.
@@ -175,11 +302,28 @@ def duckdb_session(path: str | None) -> Iterator[Any]:
         yield None
         return
     with duckdb_writer_lock(path):
-        connection = duckdb.connect(path, config={"memory_limit": DUCKDB_MEMORY_LIMIT})
+        connection = connect_duckdb(path)
         try:
             yield dlt.destinations.duckdb(credentials=connection)
         finally:
             connection.close()
+
+
+def connect_duckdb(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to the DuckDB file at `path`, or `WarehouseBusyError` when another
+    process holds it (DuckDB allows one writing process)."""
+    config = {"memory_limit": DUCKDB_MEMORY_LIMIT} if not read_only else {}
+    try:
+        return duckdb.connect(path, read_only=read_only, config=config)
+    except duckdb.IOException as error:
+        if "lock" not in str(error).lower():
+            raise
+        holder = _LOCK_HOLDER.search(str(error))
+        who = f" ({holder.group(1)})" if holder else ""
+        raise WarehouseBusyError(
+            f"the DuckDB file {path} is open in another process{who}; close it there"
+            " (or wait for it to finish) and run again; nothing was done"
+        ) from None
 
 
 @contextmanager

@@ -48,6 +48,7 @@ class SyncResult:
     loads: int
     seconds: float
     positions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    verification: dict[str, Any] = field(default_factory=dict)
 
 
 def make_pipeline(
@@ -110,9 +111,18 @@ def sync(
         loads=loads,
         seconds=time.monotonic() - started,
         positions=positions(pipeline),
+        verification=progress.verification,
     )
     record_run(pipeline, result, location or {})
     return result
+
+
+def last_verification(pipeline: dlt.Pipeline) -> dict[str, Any]:
+    """What the pipeline's last verification checked and found, from its state."""
+    for source_state in pipeline.state.get("sources", {}).values():
+        if source_state.get("last_verification"):
+            return dict(source_state["last_verification"])
+    return {}
 
 
 def positions(pipeline: dlt.Pipeline) -> dict[str, dict[str, Any]]:

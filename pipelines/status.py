@@ -8,11 +8,11 @@ from typing import Any
 
 import dlt
 from dlt.common.pipeline import get_dlt_pipelines_dir
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
+from dlt.destinations.exceptions import DatabaseUndefinedRelation, DestinationConnectionError
 
-from pipelines.console import describe_position
+from pipelines.console import describe_position, describe_verification, unreconciled_days
 from pipelines.destinations import destination_for
-from pipelines.runner import last_run, positions
+from pipelines.runner import last_run, last_verification, positions
 from pipelines.vendors import VENDORS, Vendor
 
 
@@ -36,13 +36,23 @@ def describe_pipeline(vendor: Vendor, pipelines_dir: str, duckdb_path: str | Non
         f"{vendor.name}: last successful sync {record['finished_at']} → {record.get('where')},"
         f" dataset {record['dataset_name']} ({record['requests']} requests, {record['seconds']} s)"
     ]
-    counts = row_counts(pipeline, vendor.resources)
+    counts: dict[str, int | None] | None = None
+    try:
+        counts = row_counts(pipeline, vendor.resources)
+    except DestinationConnectionError as error:
+        held = "lock" in str(error).lower()
+        reason = "the warehouse is open in another process" if held else "no connection"
+        lines.append(f"  row counts unavailable: {reason}")
     width = max(len(name) for name in vendor.resources)
     for name in vendor.resources:
         position = describe_position(positions(pipeline).get(name, {}))
-        count = counts.get(name)
-        shown = "   no table" if count is None else f"{count:>11,}"
+        count = counts.get(name) if counts is not None else None
+        shown = f"{'?' if counts is None else 'no table':>11}" if count is None else f"{count:>11,}"
         lines.append(f"  {name:<{width}} {shown} rows  {position}".rstrip())
+    report = last_verification(pipeline)
+    if report.get("at"):
+        lines.append(f"  last verification {report['at']}:")
+    lines += describe_verification(report, unreconciled_days(positions(pipeline)))
     return lines
 
 

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import re
 import threading
@@ -256,6 +257,7 @@ class LevelFourSandbox(SandboxControls):
         )
         self._faults = FaultInjector(rates, seed if fault_seed is None else fault_seed)
         self._log = RequestLog()
+        self._drift: dict[str, Any] = {}
         self._keys: dict[str, ApiKey] = {
             DEMO_KEY: ApiKey(),
             LIVE_DEMO_KEY: ApiKey(),
@@ -320,6 +322,17 @@ class LevelFourSandbox(SandboxControls):
     def raw_page_size(self) -> int | None:
         """Records per raw page (None: every record on one page)."""
         return self._raw_settings[1]
+
+    def drift_field(self, name: str, value: Any) -> None:
+        """Serve every item's field `name` as `value` (any JSON value, e.g. "12.48 USD"),
+        as a changed API would, in the raw and table formats; `clear_drift` undoes it."""
+        if name not in ITEM_FIELDS:
+            raise ValueError(f"field must be one of {ITEM_FIELDS}")
+        self._drift[name] = value
+
+    def clear_drift(self) -> None:
+        """Serve every field as documented again."""
+        self._drift.clear()
 
     def set_raw(self, enabled: bool, page_size: int | None = None) -> None:
         """Serve `format=raw` or refuse it; page it `page_size` per page (None: one page)."""
@@ -413,7 +426,10 @@ class LevelFourSandbox(SandboxControls):
         if query.format == "raw" and not self.raw_enabled:
             error = {"type": "value_error", "loc": ["query", "format"]}
             raise ApiError(422, [{**error, "msg": RAW_NOT_AVAILABLE, "input": "raw"}])
-        return _FORMATS[query.format](self, query)
+        response = _FORMATS[query.format](self, query)
+        if self._drift and query.format in ("raw", "table"):
+            response.body = _drifted(response.body, self._drift)
+        return response
 
     def _table(self, query: BreakdownQuery) -> Response:
         rows = self._store.rows(query.period, query.start, query.end, query.provider_id)
@@ -495,6 +511,13 @@ class LevelFourSandbox(SandboxControls):
             restated = self.restate_period(as_str(period, "period"))
         return {"restated": restated, "version": self.period_versions()[restated]}
 
+    def _admin_drift(self, body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("clear"):
+            self.clear_drift()
+        else:
+            self.drift_field(as_str(body.get("field"), "field"), body.get("value"))
+        return {"drift": dict(self._drift)}
+
     def _admin_rate_limit(self, body: dict[str, Any]) -> dict[str, Any]:
         if "requests_per_minute" not in body:
             raise ValueError("requests_per_minute is required (an integer >= 1, or null)")
@@ -529,6 +552,14 @@ class LevelFourSandbox(SandboxControls):
 
 
 # --- sorting and rendering ---------------------------------------------------------
+
+
+def _drifted(body: bytes, drift: dict[str, Any]) -> bytes:
+    """A breakdown body with every item's fields in `drift` replaced."""
+    document = json.loads(body, parse_float=Decimal)
+    for item in document["data"]["items"]:
+        item.update(drift)
+    return to_json(document).encode()
 
 
 def sort_rows(rows: list[BreakdownRow], sort_by: str, sort_order: str) -> list[BreakdownRow]:
@@ -702,6 +733,7 @@ def _day(value: date | str | None) -> date | None:
 
 _ADMIN: dict[tuple[str, str], Callable[[LevelFourSandbox, dict[str, Any]], dict[str, Any]]] = {
     ("POST", "restate"): LevelFourSandbox._admin_restate,
+    ("POST", "drift"): LevelFourSandbox._admin_drift,
     ("POST", "faults"): LevelFourSandbox._admin_faults,
     ("POST", "rate-limit"): LevelFourSandbox._admin_rate_limit,
     ("POST", "keys"): LevelFourSandbox._admin_add_key,

@@ -14,11 +14,15 @@ under `/_sandbox/stackspend/` (no auth; the server listens on loopback).
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sandbox.common import (
@@ -70,6 +74,9 @@ DEMO_KEYS: dict[str, str] = {
     REVOKED_KEY: "revoked (FORBIDDEN)",
 }
 
+PAGING_FAULTS: tuple[str | None, ...] = (None, "endless", "repeat")
+KEY_ECHOES: tuple[str | None, ...] = (None, "raw", "json-escaped", "unicode-escaped", "url-encoded")
+
 DEFAULT_DAYS = 120
 LINE_ITEMS_MAX_LIMIT = 1000
 ANOMALIES_MAX_LIMIT = 500
@@ -92,11 +99,20 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.escape: str | None = None
 
     def response(self) -> Response:
-        """The error in the documented envelope."""
+        """The error in the documented envelope (with `escape`, its text JSON-escaped
+        further than needed, as some servers do)."""
         payload = {"data": None, "error": {"code": self.code, "message": self.message}, "meta": {}}
-        return json_response(self.status, payload, self.headers)
+        response = json_response(self.status, payload, self.headers)
+        if self.escape == "json-escaped":
+            response.body = response.body.replace(b"/", b"\\/")
+        elif self.escape == "unicode-escaped":
+            text = json.dumps(self.message)
+            escaped = "".join(f"\\u{ord(c):04x}" if c.isalnum() else c for c in self.message)
+            response.body = response.body.replace(text.encode(), f'"{escaped}"'.encode())
+        return response
 
 
 def _validation(message: str) -> ApiError:
@@ -187,6 +203,11 @@ class StackSpendSandbox(SandboxControls):
             REVOKED_KEY: ApiKey(frozenset(SCOPES), revoked=True),
         }
         self.otel_payloads = 0
+        self._skews: dict[date, Decimal] = {}
+        self._paging_fault: str | None = None
+        self._key_echo: str | None = None
+        self._fresh_cursors = itertools.count()
+        self._restate_on_rollups: list[date] = []
 
     # --- data range and ground truth ---------------------------------------
 
@@ -232,7 +253,7 @@ class StackSpendSandbox(SandboxControls):
         if group_by not in GROUP_BYS:
             raise ValueError(f"group_by must be one of {GROUP_BYS}")
         first, last = self._range(start, end)
-        return self._line_items.rollups(first, last, group_by)
+        return self._rollups(first, last, group_by)
 
     def anomalies(self, since: datetime | str | None = None) -> list[dict[str, Any]]:
         """Every anomaly detected strictly after `since`, oldest first (no limit)."""
@@ -258,6 +279,23 @@ class StackSpendSandbox(SandboxControls):
         days = [first + timedelta(days=i) for i in range((self.end_date - first).days + 1)]
         return self.restate(days if n_days else [])
 
+    def skew_rollups(self, day: date | str, amount: Decimal | str) -> None:
+        """Make `day`'s rollups disagree with its line items by `amount` (USD): the first
+        row of each group_by is off by that much, as if the API's aggregates were stale.
+        A later `restate` of the day keeps the skew; `amount` 0 removes it."""
+        moment = parse_day(day) if isinstance(day, str) else day
+        with self._lock:
+            self._skews[moment] = Decimal(amount)
+
+    def restate_before_next_rollups(self, day: date | str) -> None:
+        """Restate `day` just before the next rollups request is answered: a restatement
+        landing between a client's read of the day's line items and of its rollups."""
+        moment = parse_day(day) if isinstance(day, str) else day
+        if not self.start_date <= moment <= self.end_date:
+            raise ValueError(f"{moment.isoformat()} is outside the sandbox's data range")
+        with self._lock:
+            self._restate_on_rollups.append(moment)
+
     def day_versions(self) -> dict[date, int]:
         """Restated days and how many times each was restated."""
         return self._line_items.versions()
@@ -279,11 +317,39 @@ class StackSpendSandbox(SandboxControls):
             raise ValueError("count must be >= 0")
         return self._anomalies.move_statuses(count)
 
-    def add_anomalies(self, n: int, at: datetime, provider_type: str | None = None) -> list[str]:
-        """Add `n` anomalies all detected at `at` (an aware datetime); their ids."""
+    def add_anomalies(
+        self,
+        n: int,
+        at: datetime,
+        provider_type: str | None = None,
+        severity: str | None = None,
+        status: str | None = None,
+    ) -> list[str]:
+        """Add `n` anomalies all detected at `at` (an aware datetime), with the given
+        provider, severity and status (default: drawn); their ids."""
         if n < 0 or at.tzinfo is None:
             raise ValueError("n must be >= 0 and `at` timezone-aware")
-        return self._anomalies.add(n, at.astimezone(UTC), provider_type)
+        if severity not in (None, *SEVERITIES) or status not in (None, *STATUSES):
+            raise ValueError(f"severity is one of {SEVERITIES}, status one of {STATUSES}")
+        return self._anomalies.add(n, at.astimezone(UTC), provider_type, severity, status)
+
+    # --- hostile behaviours the docs allow or a broken server shows --------------
+
+    def set_paging_fault(self, mode: str | None) -> None:
+        """Make line-item paging misbehave: "endless" answers every page with no rows,
+        `has_more` true and a fresh `next_cursor`; "repeat" answers the first page's rows
+        again and again with a fresh cursor; None pages as documented."""
+        if mode not in PAGING_FAULTS:
+            raise ValueError(f"paging fault must be one of {PAGING_FAULTS}")
+        self._paging_fault = mode
+
+    def echo_key_in_errors(self, form: str | None) -> None:
+        """Quote the caller's key in 401/403 messages, in `form`: "raw", "json-escaped"
+        (`/` written `\\/` in the JSON body), "unicode-escaped" (every character
+        `\\uXXXX`), "url-encoded"; None: never (as documented)."""
+        if form not in KEY_ECHOES:
+            raise ValueError(f"key echo form must be one of {KEY_ECHOES}")
+        self._key_echo = form
 
     def add_key(self, key: str, scopes: Iterable[str] = SCOPES, api_access: bool = True) -> None:
         """Accept `key` with `scopes`; `api_access=False` means a workspace without API plan."""
@@ -332,7 +398,10 @@ class StackSpendSandbox(SandboxControls):
             message = f"{request.path} accepts {route.method} only."
             raise ApiError(405, "METHOD_NOT_ALLOWED", message, {"Allow": route.method})
         key = self._api_key(request)
-        self._authorize(key, route.scope)
+        try:
+            self._authorize(key, route.scope)
+        except ApiError as error:
+            raise self._echoing(error, key) from None
         self._check_rate(key)
         fault = self._faults.draw() if route.data else None
         if fault is not None and fault.kind == "error":
@@ -360,6 +429,15 @@ class StackSpendSandbox(SandboxControls):
         if scope not in grant.scopes:
             message = f"This API key does not have the required scope: {scope}"
             raise ApiError(403, "INVALID_SCOPE", message)
+
+    def _echoing(self, error: ApiError, key: str) -> ApiError:
+        """`error` quoting `key` as `echo_key_in_errors` asks (unchanged when it does not)."""
+        if self._key_echo is None:
+            return error
+        shown = urllib.parse.quote(key, safe="") if self._key_echo == "url-encoded" else key
+        quoted = ApiError(error.status, error.code, f"{error.message} (key {shown})")
+        quoted.escape = self._key_echo
+        return quoted
 
     @staticmethod
     def _api_key(request: Request) -> str:
@@ -399,6 +477,8 @@ class StackSpendSandbox(SandboxControls):
     def _get_line_items(self, request: Request) -> Response:
         start, end = _date_range(request)
         limit = _limit(request, LINE_ITEMS_MAX_LIMIT)
+        if self._paging_fault is not None:
+            return self._faulty_page(start, end, limit)
         after = self._cursor_position(request, start, end)
         page = self._line_items.page(start, end, after, limit)
         next_cursor = None
@@ -409,6 +489,15 @@ class StackSpendSandbox(SandboxControls):
             )
         meta = to_json({"next_cursor": next_cursor, "has_more": page.has_more})
         body = '{"data":[' + ",".join(page.rows) + '],"error":null,"meta":' + meta + "}"
+        return Response(status=200, body=body.encode())
+
+    def _faulty_page(self, start: date, end: date, limit: int) -> Response:
+        """A page under `set_paging_fault`: more is always promised, under a new cursor."""
+        rows = self._line_items.page(start, end, None, limit).rows
+        served = rows if self._paging_fault == "repeat" else []
+        cursor = self._cursors.encode({"fault": next(self._fresh_cursors)})
+        meta = to_json({"next_cursor": cursor, "has_more": True})
+        body = '{"data":[' + ",".join(served) + '],"error":null,"meta":' + meta + "}"
         return Response(status=200, body=body.encode())
 
     def _cursor_position(self, request: Request, start: date, end: date) -> tuple[date, int] | None:
@@ -431,7 +520,24 @@ class StackSpendSandbox(SandboxControls):
             raise _validation("group_by is required.")
         if group_by not in GROUP_BYS:
             raise _validation("group_by must be one of: provider, service, category.")
-        return envelope(200, self._line_items.rollups(start, end, group_by))
+        with self._lock:
+            due, self._restate_on_rollups = self._restate_on_rollups, []
+        if due:
+            self.restate(due)
+        return envelope(200, self._rollups(start, end, group_by))
+
+    def _rollups(self, start: date, end: date, group_by: str) -> list[dict[str, Any]]:
+        """The rollup rows answered for [start, end], skews applied."""
+        rows = self._line_items.rollups(start, end, group_by)
+        with self._lock:
+            skews = dict(self._skews)
+        skewed: set[date] = set()
+        for row in rows:
+            amount = skews.get(row["date"])
+            if amount and row["date"] not in skewed:
+                row["cost_usd"] += amount
+                skewed.add(row["date"])
+        return rows
 
     def _get_anomalies(self, request: Request) -> Response:
         limit = _limit(request, ANOMALIES_MAX_LIMIT)
@@ -442,7 +548,10 @@ class StackSpendSandbox(SandboxControls):
         severity = _choice(request, "severity", SEVERITIES)
         status = _choice(request, "status", STATUSES)
         found = self._anomalies.query(since, provider_type, severity, status, self.anomaly_order)
-        return envelope(200, [a.as_dict() for a in found[:limit]])
+        answer = found[:limit]
+        if self.anomaly_order == "newest-asc":
+            answer.reverse()
+        return envelope(200, [a.as_dict() for a in answer])
 
     def _post_otel_ingest(self, request: Request) -> Response:
         with self._lock:
@@ -470,13 +579,35 @@ class StackSpendSandbox(SandboxControls):
             days = self.restate_last(as_int(body.get("days"), "days"))
         return {"restated": [d.isoformat() for d in days]}
 
+    def _admin_skew(self, body: dict[str, Any]) -> dict[str, Any]:
+        day, amount = as_str(body.get("date"), "date"), as_str(body.get("amount"), "amount")
+        try:
+            self.skew_rollups(day, Decimal(amount))
+        except InvalidOperation:
+            raise ValueError('amount must be a decimal number, e.g. "12.34"') from None
+        return {"date": day, "amount": amount}
+
+    def _admin_restate_before_rollups(self, body: dict[str, Any]) -> dict[str, Any]:
+        day = as_str(body.get("date"), "date")
+        self.restate_before_next_rollups(day)
+        return {"date": day}
+
+    def _admin_paging_fault(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.set_paging_fault(body.get("mode"))
+        return {"mode": body.get("mode")}
+
+    def _admin_echo_key(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.echo_key_in_errors(body.get("form"))
+        return {"form": body.get("form")}
+
     def _admin_move(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"moved": self.move_anomaly_statuses(as_int(body.get("count"), "count"))}
 
     def _admin_add_anomalies(self, body: dict[str, Any]) -> dict[str, Any]:
         at = parse_timestamp(as_str(body.get("at"), "at"))
-        provider_type = body.get("provider_type")
-        return {"added": self.add_anomalies(as_int(body.get("count"), "count"), at, provider_type)}
+        count = as_int(body.get("count"), "count")
+        fixed = {k: body.get(k) for k in ("provider_type", "severity", "status")}
+        return {"added": self.add_anomalies(count, at, **fixed)}
 
     def _admin_order(self, body: dict[str, Any]) -> dict[str, Any]:
         self.anomaly_order = as_str(body.get("order"), "order")
@@ -572,6 +703,10 @@ _ROUTES: dict[str, _Route] = {
 
 _ADMIN: dict[tuple[str, str], Callable[[StackSpendSandbox, dict[str, Any]], dict[str, Any]]] = {
     ("POST", "restate"): StackSpendSandbox._admin_restate,
+    ("POST", "rollups/skew"): StackSpendSandbox._admin_skew,
+    ("POST", "rollups/restate-before"): StackSpendSandbox._admin_restate_before_rollups,
+    ("POST", "paging-fault"): StackSpendSandbox._admin_paging_fault,
+    ("POST", "echo-key"): StackSpendSandbox._admin_echo_key,
     ("POST", "anomalies/move"): StackSpendSandbox._admin_move,
     ("POST", "anomalies/add"): StackSpendSandbox._admin_add_anomalies,
     ("POST", "anomalies/order"): StackSpendSandbox._admin_order,

@@ -512,7 +512,8 @@ def _group(day: date, sums: DaySums, group_by: str) -> list[dict[str, Any]]:
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 STATUSES: tuple[str, ...] = ("new", "acknowledged", "resolved", "false_positive", "dismissed")
 ALERT_TYPES: tuple[str, ...] = ("spend_spike", "usage_drop", "new_service", "budget_threshold")
-ANOMALY_ORDERS: tuple[str, ...] = ("asc", "desc", "unordered")
+# "newest-asc": an answer holds the newest matches (up to the limit), oldest first.
+ANOMALY_ORDERS: tuple[str, ...] = ("asc", "desc", "unordered", "newest-asc")
 
 # Per alert type: its share of anomalies and the actual/expected ratio range (per mille).
 _ALERT_SHAPES = {
@@ -620,14 +621,27 @@ class AnomalyStore:
         items = [replace(a, id=f"anom_{index:05d}") for index, a in enumerate(drawn, start=1)]
         return cls(seed=seed, items=items)
 
-    def add(self, count: int, at: datetime, provider_type: str | None = None) -> list[str]:
-        """Add `count` anomalies all detected at `at`; their ids."""
+    def add(
+        self,
+        count: int,
+        at: datetime,
+        provider_type: str | None = None,
+        severity: str | None = None,
+        status: str | None = None,
+    ) -> list[str]:
+        """Add `count` anomalies all detected at `at` (with the given severity and
+        status, if any); their ids."""
         with self._lock:
             rng = seeded_rng("stackspend", self.seed, "added", len(self.items))
             first = len(self.items) + 1
             added = [
-                draw_anomaly(rng, f"anom_{first + offset:05d}", at, provider_type)
+                replace(
+                    anomaly,
+                    severity=severity or anomaly.severity,
+                    status=status or anomaly.status,
+                )
                 for offset in range(count)
+                if (anomaly := draw_anomaly(rng, f"anom_{first + offset:05d}", at, provider_type))
             ]
             self.items.extend(added)
         return [a.id for a in added]
@@ -662,7 +676,7 @@ class AnomalyStore:
                 and status in (None, a.status)
             ]
         found.sort(key=lambda a: (a.detected_date, a.id))
-        if order == "desc":
+        if order in ("desc", "newest-asc"):
             found.reverse()
         elif order == "unordered":
             seeded_rng("stackspend", self.seed, "order").shuffle(found)

@@ -6,7 +6,8 @@ import os
 
 os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -99,6 +100,15 @@ class Env:
         """Set environment variables for the rest of the test."""
         for name, value in values.items():
             self.monkeypatch.setenv(name, value)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
+    """Poll `condition` until it holds; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {timeout:.0f} s waiting for {what or condition}")
+        time.sleep(0.05)
 
 
 @pytest.fixture(autouse=True)

@@ -30,23 +30,47 @@ MODELS = {
     "stackspend_reconciliation",
     "anomaly_context",
 }
+# FOCUS 1.2's mandatory columns, the recommended and conditional ones the sources fill, and ours.
 FOCUS_COLUMNS = (
-    "ChargePeriodStart",
-    "ChargePeriodEnd",
     "BilledCost",
-    "EffectiveCost",
+    "BillingAccountId",
+    "BillingAccountName",
     "BillingCurrency",
+    "BillingPeriodEnd",
+    "BillingPeriodStart",
     "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "ChargePeriodEnd",
+    "ChargePeriodStart",
+    "ContractedCost",
+    "EffectiveCost",
+    "InvoiceId",
+    "InvoiceIssuerName",
+    "ListCost",
+    "PricingQuantity",
+    "PricingUnit",
     "ProviderName",
-    "ServiceName",
-    "ServiceCategory",
-    "SubAccountId",
+    "PublisherName",
     "RegionId",
+    "RegionName",
+    "ServiceCategory",
+    "ServiceName",
+    "ServiceSubcategory",
+    "SubAccountId",
+    "SubAccountName",
     "Tags",
     "x_Source",
+    "x_SourceId",
+    "x_ProviderId",
     "x_UserEmail",
     "x_Environment",
+    "x_OriginalCurrency",
+    "x_Workspace",
+    "x_RestatedAt",
 )
+DECIMAL_COLUMNS = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "PricingQuantity")
 DIFFS = ("provider_diff", "service_diff", "category_diff")
 
 
@@ -160,6 +184,13 @@ def assert_models_match(warehouse: Warehouse, schema: str, truth: dict) -> None:
         assert loaded[source] == (count, total), source
         assert focus[source] == (count, total, total), source
     assert set(focus) == set(truth)
+    accounts = warehouse.rows(
+        'SELECT DISTINCT "x_Source", "BillingAccountId", "BillingAccountName", "x_Workspace"'
+        f' FROM "{schema}".focus_costs'
+    )
+    assert sorted(accounts) == sorted(
+        (source, warehouse.datasets[source], warehouse.datasets[source], None) for source in truth
+    )
 
     days = warehouse.rows(
         f"SELECT usage_date, {', '.join(f'MIN({d}), MAX({d})' for d in DIFFS)}"
@@ -178,8 +209,14 @@ def assert_model_layout(warehouse: Warehouse, schema: str) -> None:
     )
     assert {table for table, _ in columns} == MODELS
     focus = {column for table, column in columns if table == "focus_costs"}
-    assert set(FOCUS_COLUMNS) <= focus
+    assert set(FOCUS_COLUMNS) == focus
     assert not [c for _, c in columns if c.startswith(("_dlt", "_costsync"))]
+    scales = warehouse.rows(
+        "SELECT column_name, numeric_precision, numeric_scale FROM information_schema.columns"
+        f" WHERE table_schema = '{schema}' AND table_name = 'focus_costs'"
+        f" AND column_name IN ({', '.join(repr(c) for c in DECIMAL_COLUMNS)})"
+    )
+    assert sorted(scales) == sorted((column, 38, 18) for column in DECIMAL_COLUMNS)
 
 
 def test_duckdb_models_match_the_sources_before_and_after_a_restatement(
@@ -274,3 +311,101 @@ def test_build_and_show_without_dbt_returns_a_one_line_hint(
     shown = dbt_demo.build_and_show(str(tmp_path / "costsync_demo.duckdb"))
     assert shown == dbt_demo.DBT_HINT
     assert len(shown.splitlines()) == 1 and "'.[dbt]'" in shown
+
+
+WORKSPACES = ("acme", "globex")
+# Per vendor, the tables a workspace's dataset holds, and what globex keeps of each: its
+# first ten days (StackSpend) or two months (LevelFour), so the workspaces differ.
+WORKSPACE_TABLES = {
+    "stackspend": {
+        "line_items": f"usage_date < DATE '{START + timedelta(days=10)}'",
+        "daily_rollups": f"date < DATE '{START + timedelta(days=10)}'",
+        "anomalies": "true",
+    },
+    "levelfour": {"spending_breakdown": f"period IN ('{SYNCED[0]}', '{SYNCED[1]}')"},
+}
+
+
+def copy_into_workspaces(path: Path) -> None:
+    """The synced datasets as two workspaces' (`stackspend_acme`, ...), then gone.
+
+    globex's line items lack `_costsync_restated_at`, as an older costsync loaded them.
+    """
+    with duckdb.connect(str(path)) as db:
+        for vendor, tables in WORKSPACE_TABLES.items():
+            for workspace in WORKSPACES:
+                db.execute(f"CREATE SCHEMA {vendor}_{workspace}")
+                for table, globex_rows in tables.items():
+                    where = globex_rows if workspace == "globex" else "true"
+                    db.execute(
+                        f"CREATE TABLE {vendor}_{workspace}.{table} AS"
+                        f" SELECT * FROM {vendor}.{table} WHERE {where}"
+                    )
+            db.execute(f"DROP SCHEMA {vendor} CASCADE")
+        db.execute("ALTER TABLE stackspend_globex.line_items DROP COLUMN _costsync_restated_at")
+
+
+def workspace_totals(warehouse: Warehouse) -> list[tuple]:
+    """Per vendor and workspace, as focus_costs should say: dataset, name, charges, exact sum."""
+    totals = []
+    for vendor, table, amount in (
+        ("stackspend", "line_items", "net_amount_usd"),
+        ("levelfour", "spending_breakdown", "cost"),
+    ):
+        for workspace in WORKSPACES:
+            dataset = f"{vendor}_{workspace}"
+            count, total = warehouse.rows(f"SELECT COUNT(*), SUM({amount}) FROM {dataset}.{table}")[
+                0
+            ]
+            totals.append((vendor, dataset, workspace, workspace, count, total))
+    return sorted(totals)
+
+
+def test_duckdb_models_union_the_workspaces_datasets(env: Env, dbt_work: Path) -> None:
+    sync_duckdb(env)
+    copy_into_workspaces(env.duckdb_path)
+    workspaces = {f"{vendor}_workspaces": list(WORKSPACES) for vendor in WORKSPACE_TABLES}
+    assert_built(build_duckdb(env, dbt_work, "--vars", json.dumps(workspaces)))
+
+    warehouse = DuckDBWarehouse(env.duckdb_path, {})
+    charges = warehouse.rows(
+        'SELECT "x_Source", "BillingAccountId", "BillingAccountName", "x_Workspace", COUNT(*),'
+        ' SUM("BilledCost") FROM analytics.focus_costs GROUP BY ALL ORDER BY ALL'
+    )
+    assert charges == workspace_totals(warehouse)
+    assert warehouse.rows(
+        "SELECT workspace, dataset, COUNT(*) FILTER (WHERE restated_at IS NOT NULL)"
+        " FROM analytics.stg_stackspend__line_items GROUP BY ALL ORDER BY ALL"
+    ) == [("acme", "stackspend_acme", 0), ("globex", "stackspend_globex", 0)]
+    days = warehouse.rows(
+        "SELECT workspace, COUNT(DISTINCT usage_date), MIN(provider_diff), MAX(provider_diff),"
+        " MIN(service_diff), MAX(service_diff), MIN(category_diff), MAX(category_diff)"
+        " FROM analytics.stackspend_reconciliation GROUP BY workspace ORDER BY workspace"
+    )
+    assert days == [("acme", DAYS, *[0] * 6), ("globex", 10, *[0] * 6)]
+
+
+def test_datasets_that_cannot_be_built_on_stop_the_build_with_a_line_naming_the_fix(
+    env: Env, dbt_work: Path
+) -> None:
+    assert env.sync("stackspend").code == 0
+    unsynced = build_duckdb(env, dbt_work, "--select", "stg_levelfour__spending_breakdown")
+    assert unsynced.returncode != 0
+    assert (
+        "no table levelfour.spending_breakdown to build on; run `costsync sync levelfour`"
+        " first, or set the var levelfour_schema to the dataset it loaded" in unsynced.stdout
+    )
+    line_items = ["--select", "stg_stackspend__line_items"]
+    never_synced = build_duckdb(
+        env, dbt_work, *line_items, "--vars", '{"stackspend_workspaces": ["acme"]}'
+    )
+    assert never_synced.returncode != 0
+    assert (
+        "no table stackspend_acme.line_items to build on; run"
+        " `costsync sync stackspend --workspace acme` first" in never_synced.stdout
+    )
+    not_a_list = build_duckdb(
+        env, dbt_work, *line_items, "--vars", '{"stackspend_workspaces": "acme"}'
+    )
+    assert not_a_list.returncode != 0
+    assert "var stackspend_workspaces must be a list of workspace names" in not_a_list.stdout

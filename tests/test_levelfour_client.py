@@ -14,6 +14,7 @@ from sources.shared.errors import (
     ForbiddenError,
     RequestValidationError,
     RetriesExhaustedError,
+    SchemaChangeError,
 )
 from sources.shared.pacing import RateLimiter
 from sources.shared.retry import RetryPolicy
@@ -248,16 +249,13 @@ def test_a_page_that_repeats_the_last_one_is_an_error(client: LevelFourClient) -
 
 
 @responses.activate
-def test_raw_in_another_shape_falls_back_to_table(client: LevelFourClient) -> None:
-    from responses import matchers
-
-    raw = matchers.query_param_matcher({"format": "raw"}, strict_match=False)
-    table = matchers.query_param_matcher({"format": "table"}, strict_match=False)
-    responses.get(URL, json={"success": True, "data": [item()]}, match=[raw])
-    responses.get(URL, body=answer([item()], has_next=False), match=[table])
+def test_raw_in_another_shape_is_a_schema_change_not_a_refusal(client: LevelFourClient) -> None:
+    responses.get(URL, json={"success": True, "data": [item()]})
     state: dict = {}
-    assert len(read(client, state)) == 1
-    assert state["format"] == "table"
+    with pytest.raises(SchemaChangeError, match="field 'data'"):
+        read(client, state)
+    assert "format" not in state  # raw stays the format: only a refusal switches
+    assert len(responses.calls) == 1
 
 
 @responses.activate

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from datetime import date, timedelta
 
 import pytest
 
 from sandbox.http import Request, Response
 from sandbox.stackspend import LINE_ITEMS_PATH, StackSpendSandbox
-from tests.conftest import TODAY, Env
+from tests.conftest import TODAY, Env, wait_until
 from tests.test_crash_safety import killed_sync
 from tests.test_stackspend_sync import assert_warehouse_matches_api, counts, state_of
 from tests.warehouse import LINE_ITEM_FIELDS, table_rows, truth_rows
@@ -98,8 +97,7 @@ def test_a_second_sync_of_the_same_pipeline_refuses(env: Env) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    while env.stackspend.request_count() == 0:  # wait until it is really running
-        time.sleep(0.05)
+    wait_until(lambda: env.stackspend.request_count() > 0, what="the first sync's requests")
     second = env.sync()
     assert second.code == 1
     assert "another sync of pipeline 'stackspend' is running" in second.err
@@ -125,8 +123,7 @@ def test_two_pipelines_into_one_duckdb_file_take_turns(env: Env) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    while env.stackspend.request_count() == 0:
-        time.sleep(0.05)
+    wait_until(lambda: env.stackspend.request_count() > 0, what="the first sync's requests")
     second = env.sync("levelfour")
     _, err = first.communicate(timeout=120)
     assert first.returncode == 0, err

@@ -169,6 +169,57 @@ def test_429_waits_the_retry_after_header(client: StackSpendClient, clock: FakeC
     assert client.session.stats.rate_limited == 1
 
 
+@pytest.mark.parametrize("asked", ["0", "-5", "nan", "inf"])
+@responses.activate
+def test_429_asking_for_no_wait_still_waits_a_second(
+    client: StackSpendClient, clock: FakeClock, asked: str
+) -> None:
+    refusal = error_body("RATE_LIMITED", "Slow down.")
+    responses.get(LINE_ITEMS, status=429, headers={"Retry-After": asked}, body=refusal)
+    responses.get(LINE_ITEMS, body=page())
+    client.line_items_page(DAY, DAY, None)
+    assert clock.sleeps and min(clock.sleeps) >= 0.25  # a backoff, never a busy loop
+    assert all(s <= 300 for s in clock.sleeps)
+
+
+@responses.activate
+def test_429_asking_for_a_huge_wait_gives_up_at_once(
+    client: StackSpendClient, clock: FakeClock
+) -> None:
+    refusal = error_body("RATE_LIMITED", "Slow down.")
+    responses.get(LINE_ITEMS, status=429, headers={"Retry-After": "86400"}, body=refusal)
+    with pytest.raises(RetriesExhaustedError, match="asks to wait 86,400 s"):
+        client.line_items_page(DAY, DAY, None)
+    assert len(responses.calls) == 1
+    assert all(s < 86400 for s in clock.sleeps)
+
+
+@responses.activate
+def test_a_key_echoed_json_escaped_is_masked(clock: FakeClock) -> None:
+    key = "ss_live_a1b2/c3d4"
+    client = StackSpendClient(BASE, key, 60, RetryPolicy(max_attempts=1))
+    body = error_body("UNAUTHORIZED", f"The key {key} is not valid")
+    responses.get(LINE_ITEMS, status=401, body=body.replace("/", "\\/"))  # JSON allows \/
+    with pytest.raises(AuthenticationError) as raised:
+        client.line_items_page(DAY, DAY, None)
+    assert key not in str(raised.value) and "***" in str(raised.value)
+    assert key not in raised.value.server_message
+
+
+@responses.activate
+def test_line_item_pages_with_no_rows_that_say_more_end_in_a_paging_error(
+    client: StackSpendClient,
+) -> None:
+    from sources.shared.windows import Window
+    from sources.stackspend.helpers import line_item_pages
+
+    for n in range(10):
+        responses.get(LINE_ITEMS, body=page("", cursor=f"c{n}"))
+    with pytest.raises(PagingError, match="3 pages in a row brought no rows"):
+        list(line_item_pages(client, Window(DAY, DAY)))
+    assert len(responses.calls) <= 5  # 3 pages, and at most 2 requested ahead
+
+
 @responses.activate
 def test_429_without_header_waits_what_the_message_says(
     client: StackSpendClient, clock: FakeClock

@@ -155,3 +155,159 @@
 {% macro focus_charge_category(amount_expression) -%}
     case when {{ amount_expression }} < 0 then 'Credit' else 'Usage' end
 {%- endmacro %}
+
+{#- FOCUS 1.2 ServiceSubcategory values, by their one parent ServiceCategory. -#}
+{% macro focus_subcategories() -%}
+    {{ return({
+        'AI and Machine Learning': ['AI Platforms', 'Bots', 'Generative AI', 'Machine Learning',
+                                    'Natural Language Processing'],
+        'Analytics': ['Analytics Platforms', 'Business Intelligence', 'Data Processing', 'Search',
+                      'Streaming Analytics'],
+        'Business Applications': ['Productivity and Collaboration'],
+        'Compute': ['Containers', 'End User Computing', 'Quantum Compute', 'Serverless Compute',
+                    'Virtual Machines'],
+        'Databases': ['Caching', 'Data Warehouses', 'Ledger Databases', 'NoSQL Databases',
+                      'Relational Databases', 'Time Series Databases'],
+        'Developer Tools': ['Developer Platforms', 'Continuous Integration and Deployment',
+                            'Development Environments', 'Source Code Management',
+                            'Quality Assurance'],
+        'Identity': ['Identity and Access Management'],
+        'Integration': ['API Management', 'Messaging', 'Workflow Orchestration'],
+        'Internet of Things': ['IoT Analytics', 'IoT Platforms'],
+        'Management and Governance': ['Architecture', 'Compliance', 'Cost Management',
+                                      'Data Governance', 'Disaster Recovery',
+                                      'Endpoint Management', 'Observability', 'Support'],
+        'Media': ['Content Creation', 'Gaming', 'Media Streaming', 'Mixed Reality'],
+        'Migration': ['Data Migration', 'Resource Migration'],
+        'Mobile': [],
+        'Multicloud': ['Multicloud Integration'],
+        'Networking': ['Application Networking', 'Content Delivery', 'Network Connectivity',
+                       'Network Infrastructure', 'Network Routing', 'Network Security'],
+        'Security': ['Secret Management', 'Security Posture Management',
+                     'Threat Detection and Response'],
+        'Storage': ['Backup Storage', 'Block Storage', 'File Storage', 'Object Storage',
+                    'Storage Platforms'],
+        'Web': ['Application Platforms'],
+        'Other': [],
+    }) }}
+{%- endmacro %}
+
+{#- Every allowed (ServiceCategory, ServiceSubcategory) pair, `Other (<category>)` included. -#}
+{% macro focus_category_pairs() -%}
+    {%- set pairs = [] -%}
+    {%- for category, subcategories in costsync.focus_subcategories().items() -%}
+        {%- for subcategory in subcategories + ['Other (' ~ category ~ ')'] -%}
+            {%- do pairs.append((category, subcategory)) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(pairs) }}
+{%- endmacro %}
+
+{#- FOCUS ServiceSubcategory by service name (lower case): StackSpend's, then LevelFour's. -#}
+{% macro known_service_subcategories() -%}
+    {{ return({
+        'gpt-4o': 'Generative AI',
+        'gpt-4o-mini': 'Generative AI',
+        'o3-mini': 'Generative AI',
+        'text-embedding-3-large': 'Generative AI',
+        'dall-e-3': 'Generative AI',
+        'claude-sonnet': 'Generative AI',
+        'claude-opus': 'Generative AI',
+        'claude-haiku': 'Generative AI',
+        'azure-openai': 'Generative AI',
+        'vertex-ai': 'AI Platforms',
+        'athena': 'Analytics Platforms',
+        'bigquery': 'Analytics Platforms',
+        'ec2': 'Virtual Machines',
+        'compute-engine': 'Virtual Machines',
+        'virtual-machines': 'Virtual Machines',
+        'lambda': 'Serverless Compute',
+        'cloud-run': 'Serverless Compute',
+        'rds': 'Relational Databases',
+        'cloud-sql': 'Relational Databases',
+        'sql-database': 'Relational Databases',
+        'dynamodb': 'NoSQL Databases',
+        'cloudfront': 'Content Delivery',
+        'data-transfer': 'Network Connectivity',
+        'bandwidth': 'Network Connectivity',
+        's3': 'Object Storage',
+        'cloud-storage': 'Object Storage',
+        'blob-storage': 'Object Storage',
+        'amazon ec2': 'Virtual Machines',
+        'compute engine': 'Virtual Machines',
+        'virtual machines': 'Virtual Machines',
+        'aws lambda': 'Serverless Compute',
+        'cloud run': 'Serverless Compute',
+        'amazon eks': 'Containers',
+        'azure kubernetes service': 'Containers',
+        'amazon s3': 'Object Storage',
+        'cloud storage': 'Object Storage',
+        'storage': 'Storage Platforms',
+        'amazon rds': 'Relational Databases',
+        'cloud sql': 'Relational Databases',
+        'azure sql database': 'Relational Databases',
+        'amazon dynamodb': 'NoSQL Databases',
+        'amazon cloudfront': 'Content Delivery',
+        'aws data transfer': 'Network Connectivity',
+        'vertex ai': 'AI Platforms',
+        'azure openai service': 'Generative AI',
+        'azure monitor': 'Observability',
+    }) }}
+{%- endmacro %}
+
+{#- Providers whose every service falls in one subcategory, whatever its name. -#}
+{% macro provider_service_subcategories() -%}
+    {{ return({
+        'openai': 'Generative AI',
+        'anthropic': 'Generative AI',
+        'k8s': 'Containers',
+    }) }}
+{%- endmacro %}
+
+{#-
+    FOCUS ServiceSubcategory of a service whose ServiceCategory is
+    `category_expression`: the var `service_subcategories` first (taken as
+    set), then the known names and the provider, each only where its parent is
+    that category (a category changed by the var `service_categories` keeps
+    its subcategories consistent), else `Other (<category>)`.
+-#}
+{% macro focus_service_subcategory(provider_expression, service_expression, category_expression) -%}
+    {%- set name = 'lower(' ~ service_expression ~ ')' -%}
+    {%- set parent = {} -%}
+    {%- for category, subcategories in costsync.focus_subcategories().items() -%}
+        {%- for subcategory in subcategories -%}
+            {%- do parent.update({subcategory: category}) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    case
+        {%- for service, subcategory in var('service_subcategories', {}).items() %}
+        when {{ name }} = {{ costsync.sql_string(service | lower) }}
+            then {{ costsync.sql_string(subcategory) }}
+        {%- endfor %}
+        {%- for service, subcategory in costsync.known_service_subcategories().items() %}
+        when {{ name }} = {{ costsync.sql_string(service) }}
+            and {{ category_expression }} = {{ costsync.sql_string(parent[subcategory]) }}
+            then {{ costsync.sql_string(subcategory) }}
+        {%- endfor %}
+        {%- for provider, subcategory in costsync.provider_service_subcategories().items() %}
+        when lower({{ provider_expression }}) = {{ costsync.sql_string(provider) }}
+            and {{ category_expression }} = {{ costsync.sql_string(parent[subcategory]) }}
+            then {{ costsync.sql_string(subcategory) }}
+        {%- endfor %}
+        else 'Other (' || {{ category_expression }} || ')'
+    end
+{%- endmacro %}
+
+{#-
+    FOCUS ChargeClass: `Correction` for a charge costsync re-read because the
+    API restated it after its billing period had ended, else NULL.
+-#}
+{% macro focus_charge_class(restated_at_expression, billing_period_end_expression) -%}
+    cast(
+        case
+            when {{ restated_at_expression }} >= {{ billing_period_end_expression }}
+                then 'Correction'
+        end
+        as {{ dbt.type_string() }}
+    )
+{%- endmacro %}

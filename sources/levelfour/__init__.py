@@ -15,7 +15,15 @@ import pyarrow as pa
 from dlt.sources import DltResource
 
 from sources.levelfour.client import LevelFourClient
-from sources.levelfour.helpers import PeriodPlan, add_months, breakdown_table, month_of
+from sources.levelfour.helpers import (
+    MonthLedger,
+    PeriodPlan,
+    add_months,
+    breakdown_table,
+    month_of,
+    month_window,
+    raw_table,
+)
 from sources.levelfour.settings import (
     DEFAULT_BASE_URL,
     DEFAULT_REOPEN_MONTHS,
@@ -27,6 +35,9 @@ from sources.levelfour.settings import (
     SPENDING_BREAKDOWN_KEYED,
 )
 from sources.shared.checks import (
+    MAX_ATTEMPTS,
+    MAX_MONTHS,
+    MAX_REQUESTS_PER_MINUTE,
     check_api_key,
     check_base_url,
     check_int,
@@ -34,11 +45,13 @@ from sources.shared.checks import (
     parse_period,
 )
 from sources.shared.errors import ConfigError
-from sources.shared.progress import SyncProgress, current_load_scope
-from sources.shared.replace import Replacement, read_windows
+from sources.shared.progress import SyncProgress, current_load_scope, publish_verification
+from sources.shared.replace import Replacement, read_windows, replace_keys
 from sources.shared.retry import RetryPolicy
+from sources.shared.windows import Window
 
 KEY = "sources.levelfour"
+RAW_REFUSED = "LevelFour refuses format=raw for this key, so closed months are not re-read"
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,7 @@ class PeriodRange:
     last: date
     current: date
     reopen_months: int
+    now: datetime
     resume_only: bool = False
     max_windows: int | None = None
 
@@ -90,9 +104,9 @@ def levelfour_source(
     client = LevelFourClient(
         check_base_url(f"{KEY}.base_url", base_url),
         _check_key(api_key),
-        check_int(f"{KEY}.requests_per_minute", requests_per_minute, 1),
+        check_int(f"{KEY}.requests_per_minute", requests_per_minute, 1, MAX_REQUESTS_PER_MINUTE),
         RetryPolicy(
-            max_attempts=check_int(f"{KEY}.max_attempts", max_attempts, 1),
+            max_attempts=check_int(f"{KEY}.max_attempts", max_attempts, 1, MAX_ATTEMPTS),
             backoff_seconds=check_seconds(f"{KEY}.backoff_seconds", backoff_seconds, True),
         ),
         timeout_seconds=check_seconds(f"{KEY}.timeout_seconds", timeout_seconds, False),
@@ -111,24 +125,72 @@ def levelfour_source(
 def spending_breakdown(
     client: LevelFourClient, periods: PeriodRange, progress: SyncProgress
 ) -> Iterator[pa.Table]:
-    """The breakdown per period; open months are re-read and replaced whole each run."""
+    """The breakdown per period; open months are re-read and replaced whole each run,
+    closed ones re-read (format=raw) and replaced when the API restated them."""
     state = dlt.current.resource_state()
     plan = PeriodPlan(state, periods.current, periods.reopen_months)
+    ledger = MonthLedger(state, periods.current, periods.now)
     windows = plan.pending() if periods.resume_only else plan.plan(periods.first, periods.last)
+    replacement = Replacement(
+        SPENDING_BREAKDOWN_KEYED,
+        "period",
+        lambda window: [month_of(window)],
+        row_key=SPENDING_BREAKDOWN_KEY,
+    )
+    if not periods.resume_only:
+        closed = plan.settled_between(periods.first, periods.last)
+        yield from _verified_months(client, closed, ledger, replacement, progress, state, periods)
+
+    def read_window(window: Window) -> Iterator[pa.Table]:
+        period = month_of(window)
+        return (ledger.marked(period, t) for t in breakdown_table(client, period, state))
+
+    def complete(window: Window, keys: list[str]) -> None:
+        plan.complete(window, keys)
+        ledger.complete(window)
+
     yield from read_windows(
         "spending_breakdown",
         windows[: periods.max_windows],
-        lambda window: breakdown_table(client, month_of(window), state),
-        Replacement(
-            SPENDING_BREAKDOWN_KEYED,
-            "period",
-            lambda window: [month_of(window)],
-            row_key=SPENDING_BREAKDOWN_KEY,
-        ),
-        plan.complete,
+        read_window,
+        replacement,
+        complete,
         progress,
     )
     progress.set_pending("spending_breakdown", len(plan.pending()))
+
+
+def _verified_months(
+    client: LevelFourClient,
+    closed: list[str],
+    ledger: MonthLedger,
+    replacement: Replacement,
+    progress: SyncProgress,
+    state: dict[str, Any],
+    periods: PeriodRange,
+) -> Iterator[pa.Table]:
+    """Re-read each closed month with format=raw (one request a month) and replace
+    those whose items differ from what was loaded."""
+    if not closed:
+        return
+    report: dict[str, Any] = {"at": periods.now.isoformat(timespec="seconds"), "unit": "month"}
+    if state.get("format") == "table":
+        publish_verification(progress, {**report, "skipped": RAW_REFUSED})
+        return
+    before, changed = progress.stats.requests, []
+    for period in closed:
+        progress.reading("spending_breakdown", f"{period} (verifying)")
+        items = raw_table(client, period)
+        if not ledger.changed(period, items):
+            continue
+        if ledger.recorded(period):
+            changed.append(period)
+        progress.add_rows("spending_breakdown", items.num_rows)
+        yield from replace_keys(replacement, ledger.marked(period, items), [period])
+        ledger.complete(month_window(date.fromisoformat(f"{period}-01")))
+    spent = progress.stats.requests - before
+    found = {"days": len(closed), "first": closed[0], "last": closed[-1], "requests": spent}
+    publish_verification(progress, {**report, **found, "changed": changed, "reread": changed})
 
 
 def _check_key(api_key: Any) -> str:
@@ -139,7 +201,8 @@ def _check_key(api_key: Any) -> str:
 
 
 def _period_range(start: str | None, end: str | None, reopen_months: int) -> PeriodRange:
-    current = datetime.now(UTC).date().replace(day=1)
+    now = datetime.now(UTC)
+    current = now.date().replace(day=1)
     first = (
         parse_period(f"{KEY}.start_period", start)
         if start
@@ -152,5 +215,6 @@ def _period_range(start: str | None, end: str | None, reopen_months: int) -> Per
         first=first,
         last=last,
         current=current,
-        reopen_months=check_int(f"{KEY}.reopen_months", reopen_months, 0),
+        reopen_months=check_int(f"{KEY}.reopen_months", reopen_months, 0, MAX_MONTHS),
+        now=now,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -20,7 +20,9 @@ from sources.levelfour.settings import (
     VENDOR,
 )
 from sources.shared.arrow_json import conform
+from sources.shared.checksums import digest
 from sources.shared.errors import ApiError, PagingError, SchemaChangeError
+from sources.shared.replace import RESTATED_COLUMN
 from sources.shared.windows import Window
 
 
@@ -31,12 +33,12 @@ def breakdown_table(
 
     Reads `format=raw` (all records), following its pagination while the
     response says there is more; records that share an item key are summed.
-    Where the API refuses raw, or answers it in another shape, reads
+    Where the API refuses raw (a 400 or 422 about `format`), reads
     `format=table` 100 per page instead, and remembers that in `state`.
     """
     if state.get("format") != "table":
         try:
-            yield _summed(_items_table(list(_pages(client, period, format="raw")), period))
+            yield raw_table(client, period)
             return
         except ApiError as error:
             if not _refuses_raw(error):
@@ -45,10 +47,14 @@ def breakdown_table(
     yield _last_per_key(_items_table(_table_pages(client, period), period))
 
 
+def raw_table(client: LevelFourClient, period: str) -> pa.Table:
+    """Every item of `period` read with `format=raw`, one row per item key."""
+    return _summed(_items_table(list(_pages(client, period, format="raw")), period))
+
+
 def _refuses_raw(error: ApiError) -> bool:
-    """A 400/422 about `format`, or raw answered in another shape: use the table format."""
-    if isinstance(error, SchemaChangeError):
-        return True
+    """Only an explicit refusal — a 400/422 about `format` — means: use the table
+    format. Raw answered with other field types is a schema change, and fails."""
     parameter = getattr(error, "parameter", None)
     if error.status not in (400, 422) or parameter not in (None, "format"):
         return False
@@ -69,6 +75,51 @@ def add_months(first_day: date, months: int) -> date:
     """The first day of the month `months` after (or before) `first_day`'s."""
     index = first_day.year * 12 + first_day.month - 1 + months
     return date(index // 12, index % 12 + 1, 1)
+
+
+class MonthLedger:
+    """What spending_breakdown loaded per period, in its resource state.
+
+    `months`: period -> [digest of its items, whether the period had closed when
+    loaded, when it was found restated after closing]. A closed period whose items
+    differ from those loaded after it closed is a restatement (a correction).
+    """
+
+    def __init__(self, state: MutableMapping[str, Any], current: date, now: datetime) -> None:
+        self._months: dict[str, list[Any]] = state.setdefault("months", {})
+        self._current = current.strftime("%Y-%m")
+        self._now = now
+        self._loading: dict[str, list[Any]] = {}
+
+    def recorded(self, period: str) -> bool:
+        """Whether a load of `period` was recorded."""
+        return period in self._months
+
+    def changed(self, period: str, items: pa.Table) -> bool:
+        """Whether `items` differ from what was loaded for `period` (or nothing was)."""
+        recorded = self._months.get(period)
+        return recorded is None or recorded[0] != _digest(items)
+
+    def marked(self, period: str, items: pa.Table) -> pa.Table:
+        """`items` with `RESTATED_COLUMN` set when they restate a closed period; remembered
+        for `complete`."""
+        found = _digest(items)
+        digest, was_closed, restated = self._months.get(period) or [None, False, None]
+        if digest is not None and digest != found:
+            restated = self._now.isoformat() if was_closed else None
+        self._loading[period] = [found, period < self._current, restated]
+        if restated is None:
+            return items
+        index = items.schema.get_field_index(RESTATED_COLUMN)
+        field = items.schema.field(index)
+        when = pa.array([datetime.fromisoformat(restated)] * items.num_rows, field.type)
+        return items.set_column(index, field, when)
+
+    def complete(self, window: Window) -> None:
+        """The month of `window` was loaded as last `marked`."""
+        period = month_of(window)
+        if period in self._loading:
+            self._months[period] = self._loading.pop(period)
 
 
 class PeriodPlan:
@@ -108,6 +159,13 @@ class PeriodPlan:
         ordered = sorted(windows)
         self._state["pending"] = [[w.start.isoformat(), w.end.isoformat()] for w in ordered]
         return ordered
+
+    def settled_between(self, first: date, last: date) -> list[str]:
+        """The settled periods (closed, loaded once) from `first` to `last`, not pending."""
+        pending = {month_of(w) for w in self.pending()}
+        low, high = first.strftime("%Y-%m"), last.strftime("%Y-%m")
+        settled = self._state.get("settled", [])
+        return [p for p in settled if low <= p <= high and p not in pending]
 
     def complete(self, window: Window, periods_with_items: Sequence[str] = ()) -> None:
         """Record a month as loaded; a closed one is settled for good."""
@@ -242,3 +300,8 @@ def _last_per_key(table: pa.Table) -> pa.Table:
 
 def _row_keys(table: pa.Table, columns: Sequence[str]) -> list[tuple[Any, ...]]:
     return list(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
+
+
+def _digest(items: pa.Table) -> str:
+    columns = [*SPENDING_BREAKDOWN_KEY, "cost", "previous_cost"]
+    return digest(zip(*(items.column(c).to_pylist() for c in columns), strict=True))

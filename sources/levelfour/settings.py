@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from sources.shared.arrow_json import MONEY, dlt_columns
-from sources.shared.replace import DELETED_COLUMN, ROW_KEY_COLUMN, ROW_KEY_FIELD
+from sources.shared.arrow_json import MONEY, TIMESTAMP, dlt_columns
+from sources.shared.replace import DELETED_COLUMN, RESTATED_COLUMN, ROW_KEY_COLUMN, ROW_KEY_FIELD
 
 VENDOR = "LevelFour"
 DEFAULT_BASE_URL = "https://api.levelfour.ai"
@@ -83,6 +83,7 @@ SPENDING_BREAKDOWN_SCHEMA = pa.schema(
         pa.field("previous_cost", MONEY),
         pa.field("change_percentage", pa.float64()),
         pa.field(DELETED_COLUMN, pa.bool_()),
+        pa.field(RESTATED_COLUMN, TIMESTAMP),
     ]
 )
 # A breakdown row's natural key; every part but period may be null.

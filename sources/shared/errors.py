@@ -7,6 +7,8 @@ carry the server's own message. No error message ever contains an API key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class CostsyncError(Exception):
     """Base of every error costsync raises on purpose."""
@@ -49,6 +51,12 @@ class ApiError(CostsyncError):
         self.code = code
         self.server_message = server_message
         super().__init__(self._describe())
+
+    def masked(self, mask: Callable[[str], str]) -> ApiError:
+        """This error with `mask` applied to the server's message (and so to its text)."""
+        self.server_message = mask(str(self.server_message))
+        self.args = (self._describe(),)
+        return self
 
     def _describe(self) -> str:
         label = " ".join(str(p) for p in (self.status, self.code) if p is not None)
@@ -112,14 +120,15 @@ class InvalidResponseError(ApiError):
 class RetriesExhaustedError(ApiError):
     """Retriable failures kept coming until the retry budget ran out."""
 
-    def __init__(self, last: ApiError, attempts: int) -> None:
+    def __init__(self, last: ApiError, attempts: int, reason: str | None = None) -> None:
         self.last = last
         self.attempts = attempts
+        why = f"gave up after {attempts} attempts" + (f" ({reason})" if reason else "")
         super().__init__(
             last.vendor,
             last.endpoint,
             last.status,
-            f"gave up after {attempts} attempts; last error: {last.server_message}",
+            f"{why}; last error: {last.server_message}",
             code=last.code,
         )
 

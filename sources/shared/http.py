@@ -6,12 +6,14 @@ typed `ApiError`, and how to decode a 200 body. This module does the rest.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import random
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 import requests
 
@@ -61,7 +63,7 @@ class ApiSession:
         self.retry = retry or RetryPolicy()
         self.timeout_seconds = timeout_seconds
         self.stats = stats or RequestStats()
-        self._secrets = tuple(s for s in secrets if s)
+        self._secrets = secret_forms(secrets)
         self._rng = random.Random()
         self._headers = {"User-Agent": user_agent, "Accept": "application/json", **auth_headers}
         self._session = session_for(self.base_url)
@@ -83,6 +85,7 @@ class ApiSession:
             try:
                 return self._attempt(path, params, decode, peek)
             except ApiError as error:
+                error.masked(self.mask)  # decoding a body's JSON can unescape an echoed key
                 if not error.retriable:
                     raise
                 last = error
@@ -145,7 +148,8 @@ class ApiSession:
             ) from None
 
     def mask(self, text: str) -> str:
-        """`text` with every credential replaced by ***, in case a server echoes one."""
+        """`text` with every credential replaced by ***, in case a server echoes one
+        (as sent, JSON-escaped, URL-encoded or base64-encoded)."""
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
@@ -155,8 +159,11 @@ class ApiSession:
         wait = self.retry.backoff(attempt, self._rng)
         if isinstance(error, RateLimitedError):
             self.stats.rate_limited += 1
-            if error.retry_after is not None:
-                wait = min(error.retry_after, self.retry.max_retry_after_seconds)
+            wait = self.retry.rate_limit_wait(error.retry_after, attempt, self._rng)
+            if wait > self.retry.max_retry_after_seconds:
+                raise RetriesExhaustedError(
+                    error, attempt, f"the API asks to wait {wait:,.0f} s before retrying"
+                )
         logger.warning(
             "%s %s: %s; retrying in %.1fs (attempt %d of %d)",
             self.vendor,
@@ -167,6 +174,25 @@ class ApiSession:
             self.retry.max_attempts,
         )
         self.limiter.pause(wait)
+
+
+def secret_forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """Every form in which a server could echo each secret back, longest first."""
+    forms: set[str] = set()
+    for secret in filter(None, secrets):
+        escaped = json.dumps(secret)[1:-1]
+        forms.update(
+            {
+                secret,
+                escaped,
+                escaped.replace("/", "\\/"),
+                quote(secret, safe=""),
+                quote_plus(secret, safe=""),
+                base64.b64encode(secret.encode()).decode().rstrip("="),
+                base64.urlsafe_b64encode(secret.encode()).decode().rstrip("="),
+            }
+        )
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 _sessions: dict[str, requests.Session] = {}

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 Listener = Callable[["SyncProgress"], None]
 
@@ -34,13 +35,15 @@ class RequestStats:
 
 @dataclass
 class SyncProgress:
-    """Rows extracted, the window being read and windows left, per resource."""
+    """Rows extracted, the window being read and windows left, per resource, and
+    what the sync's verification found (see the vendors' verification)."""
 
     rows: dict[str, int] = field(default_factory=dict)
     window: dict[str, str] = field(default_factory=dict)
     pending_windows: dict[str, int] = field(default_factory=dict)
     stats: RequestStats = field(default_factory=RequestStats)
     listeners: list[Listener] = field(default_factory=list)
+    verification: dict[str, Any] = field(default_factory=dict)
 
     def add_rows(self, resource: str, count: int) -> None:
         """`count` more rows extracted for `resource`."""
@@ -64,6 +67,19 @@ class SyncProgress:
     def _notify(self) -> None:
         for listener in self.listeners:
             listener(self)
+
+
+def publish_verification(progress: SyncProgress, report: dict[str, Any]) -> None:
+    """Make `report` (what a sync's verification checked and found) the one the sync
+    prints and, through the source's dlt state, the one `costsync status` shows.
+
+    Keys: at, unit (day or month), days (how many were checked), first, last,
+    requests, changed, reread, skipped (why nothing was checked).
+    """
+    import dlt
+
+    progress.verification = dict(report)
+    dlt.current.source_state()["last_verification"] = dict(report)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,9 @@ from sources.shared.windows import Window
 DELETED_COLUMN = "_costsync_deleted"
 DELETED_MARKER = "deleted:"
 ROW_KEY_COLUMN = "_costsync_key"
+# When costsync found the API restating a row's day (or month) after its billing
+# period had closed, and re-read it; null for rows loaded otherwise.
+RESTATED_COLUMN = "_costsync_restated_at"
 ROW_KEY_FIELD = pa.field(ROW_KEY_COLUMN, pa.string(), nullable=False)
 # dlt's per-item overhead is ~4 ms; handing it ~20k rows at a time keeps that small
 # (~0.2 s a million rows) while a batch and its concatenated copy stay a few MB.
@@ -57,6 +60,12 @@ class Replacement:
         """`table` with its row key column, when the resource has one."""
         return with_row_key(table, self.row_key) if self.row_key else table
 
+    def emptied(self, keys: Sequence[Any], seen: set[Any]) -> Iterator[pa.Table]:
+        """Markers for the `keys` that had no rows (`seen` holds those that had)."""
+        emptied = [key for key in keys if key not in seen]
+        if emptied:
+            yield self.markers(emptied)
+
     def markers(self, values: Sequence[Any]) -> pa.Table:
         """Marker rows deleting every row of `values`, loading nothing."""
         count = len(values)
@@ -82,11 +91,13 @@ def read_windows(
     progress: SyncProgress,
     upcoming: Window | None = None,
     read_ahead_key: Hashable = None,
+    observe: Callable[[pa.Table], None] | None = None,
 ) -> Iterator[pa.Table]:
     """Yield each window's tables, then markers for its emptied keys, then commit it.
 
     `complete(window, keys)` records the window as loaded; `keys` are the key
-    values (days, months) that had rows. When `upcoming` (the window the next
+    values (days, months) that had rows. `observe`, if given, sees every table
+    of the window before it is yielded. When `upcoming` (the window the next
     load will read) is given, reading it starts in the background as soon as
     the last window here is read, keyed by `read_ahead_key`.
     """
@@ -101,16 +112,32 @@ def read_windows(
             progress.add_rows(resource, table.num_rows)
             batch.append(table)
             if sum(t.num_rows for t in batch) >= BATCH_ROWS:
-                yield _concat(batch)
+                yield _observed(_concat(batch), observe)
                 batch = []
         if window == windows[-1] and upcoming and read_ahead_key:
             lookahead.start(read_ahead_key, read_window, upcoming)
         if batch:
-            yield _concat(batch)
-        emptied = [key for key in replacement.keys_of(window) if key not in seen]
-        if emptied:
-            yield replacement.markers(emptied)
+            yield _observed(_concat(batch), observe)
+        yield from replacement.emptied(replacement.keys_of(window), seen)
         complete(window, sorted(seen))
+
+
+def replace_keys(
+    replacement: Replacement, table: pa.Table, keys: Sequence[Any]
+) -> Iterator[pa.Table]:
+    """`table`, replacing every row of `keys` (e.g. days): markers for those without rows."""
+    keyed = replacement.keyed(table)
+    if keyed.num_rows:
+        yield keyed
+    yield from replacement.emptied(
+        keys, set(pc.unique(table.column(replacement.column)).to_pylist())
+    )
+
+
+def _observed(table: pa.Table, observe: Callable[[pa.Table], None] | None) -> pa.Table:
+    if observe is not None:
+        observe(table)
+    return table
 
 
 def with_row_key(table: pa.Table, columns: Sequence[str]) -> pa.Table:

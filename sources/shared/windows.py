@@ -19,7 +19,7 @@ their days twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -37,6 +37,14 @@ class Window:
         for offset in range((self.end - self.start).days + 1):
             yield self.start + timedelta(days=offset)
 
+    @property
+    def length(self) -> int:
+        """How many days the window holds."""
+        return (self.end - self.start).days + 1
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and self.start <= day <= self.end
+
     def __str__(self) -> str:
         return f"{self.start.isoformat()}..{self.end.isoformat()}"
 
@@ -49,6 +57,34 @@ def split_range(start: date, end: date, window_days: int) -> list[Window]:
         windows.append(Window(start, last))
         start = last + timedelta(days=1)
     return windows
+
+
+def runs_of(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Consecutive days grouped into (first, last) runs, oldest first."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if runs and day == runs[-1][1] + timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def take_windows(windows: Sequence[Window], max_days: int | None) -> int:
+    """How many of `windows` one load reads: the first, then more while their days
+    add up to at most `max_days` (all of them when `max_days` is None).
+
+    Short windows (single days re-read because the API restated them) share a
+    load instead of each paying for one.
+    """
+    if max_days is None:
+        return len(windows)
+    count, days = 0, 0
+    for window in windows:
+        if count and days + window.length > max_days:
+            break
+        count, days = count + 1, days + window.length
+    return count
 
 
 class WindowPlan:
@@ -82,6 +118,20 @@ class WindowPlan:
         windows.sort()
         self._state["pending"] = [[w.start.isoformat(), w.end.isoformat()] for w in windows]
         return windows
+
+    def add_days(self, days: Iterable[date], window_days: int) -> list[date]:
+        """Plan `days` for re-reading, except those a pending window reads already.
+
+        Returns the days added; consecutive ones share a window.
+        """
+        pending = self.pending()
+        added = sorted({day for day in days if not any(day in w for w in pending)})
+        windows = [
+            w for first, last in runs_of(added) for w in split_range(first, last, window_days)
+        ]
+        ordered = sorted([*pending, *windows])
+        self._state["pending"] = [[w.start.isoformat(), w.end.isoformat()] for w in ordered]
+        return added
 
     @property
     def newest_day(self) -> date | None:

@@ -16,6 +16,10 @@ import pyarrow.compute as pc
 from dlt.sources import DltResource
 
 from sources.shared.checks import (
+    MAX_ATTEMPTS,
+    MAX_DAYS,
+    MAX_REQUESTS_PER_MINUTE,
+    MAX_WINDOW_DAYS,
     check_api_key,
     check_base_url,
     check_int,
@@ -24,11 +28,17 @@ from sources.shared.checks import (
     parse_day,
 )
 from sources.shared.progress import SyncProgress, current_load_scope
-from sources.shared.replace import Replacement, read_windows
+from sources.shared.replace import Replacement, read_windows, replace_keys
 from sources.shared.retry import RetryPolicy
-from sources.shared.windows import Window, WindowPlan
+from sources.shared.windows import Window, WindowPlan, take_windows
 from sources.stackspend.client import StackSpendClient
-from sources.stackspend.helpers import anomaly_pages, line_item_pages, rollup_tables
+from sources.stackspend.helpers import (
+    anomaly_pages,
+    line_item_pages,
+    mark_restated,
+    providers_with_costs,
+    rollup_tables,
+)
 from sources.stackspend.settings import (
     ANOMALIES_COLUMNS,
     DAILY_ROLLUPS_COLUMNS,
@@ -42,6 +52,12 @@ from sources.stackspend.settings import (
     DEFAULT_WINDOW_DAYS,
     LINE_ITEMS_COLUMNS,
     LINE_ITEMS_SCHEMA,
+)
+from sources.stackspend.verification import (
+    LineItemLedger,
+    RollupLedger,
+    RollupSnapshot,
+    Verifier,
 )
 
 KEY = "sources.stackspend"
@@ -69,6 +85,8 @@ class SyncRange:
     lookback_days: int
     anomaly_lookback_days: int
     window_days: int
+    now: datetime
+    verify_days: int | None = None
     resume_only: bool = False
     max_windows: int | None = None
 
@@ -83,6 +101,7 @@ def stackspend_source(
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     anomaly_lookback_days: int = DEFAULT_ANOMALY_LOOKBACK_DAYS,
     window_days: int = DEFAULT_WINDOW_DAYS,
+    verify_days: int | None = None,
     max_attempts: int = 10,
     backoff_seconds: float = 1.0,
     timeout_seconds: float = 60.0,
@@ -100,6 +119,8 @@ def stackspend_source(
         lookback_days: days before the last loaded day that every run reads again.
         anomaly_lookback_days: days before the newest anomaly that every run reads again.
         window_days: days per request window; progress is committed after each window.
+        verify_days: days up to the newest synced day whose rollups every run checks
+            for restatements (default: the whole synced range; 0: no verification).
         max_attempts: attempts per request before giving up on retriable errors.
         backoff_seconds: first backoff between retries; it doubles each time.
         timeout_seconds: how long to wait for one response.
@@ -107,6 +128,7 @@ def stackspend_source(
     scope = current_load_scope()
     sync = replace(
         _sync_range(start_date, end_date, lookback_days, anomaly_lookback_days, window_days),
+        verify_days=_check_verify_days(verify_days),
         resume_only=scope.resume_only,
         max_windows=scope.max_windows,
     )
@@ -114,17 +136,20 @@ def stackspend_source(
     client = StackSpendClient(
         check_base_url(f"{KEY}.base_url", base_url),
         check_api_key(f"{KEY}.api_key", api_key),
-        check_int(f"{KEY}.requests_per_minute", requests_per_minute, 1),
+        check_int(f"{KEY}.requests_per_minute", requests_per_minute, 1, MAX_REQUESTS_PER_MINUTE),
         RetryPolicy(
-            max_attempts=check_int(f"{KEY}.max_attempts", max_attempts, 1),
+            max_attempts=check_int(f"{KEY}.max_attempts", max_attempts, 1, MAX_ATTEMPTS),
             backoff_seconds=check_seconds(f"{KEY}.backoff_seconds", backoff_seconds, True),
         ),
         timeout_seconds=check_seconds(f"{KEY}.timeout_seconds", timeout_seconds, False),
         stats=tracker.stats,
     )
+    verifier = Verifier(
+        lambda span: rollup_tables(client, span), sync.verify_days, sync.end, tracker, sync.now
+    )
     return (
-        line_items(client, sync, tracker),
-        daily_rollups(client, sync, tracker),
+        line_items(client, sync, tracker, verifier),
+        daily_rollups(client, sync, tracker, verifier),
         anomalies(client, sync, tracker),
     )
 
@@ -137,14 +162,38 @@ def stackspend_source(
     columns=LINE_ITEMS_COLUMNS,
 )
 def line_items(
-    client: StackSpendClient, sync: SyncRange, progress: SyncProgress
+    client: StackSpendClient, sync: SyncRange, progress: SyncProgress, verifier: Verifier
 ) -> Iterator[pa.Table]:
-    """Cost line items by usage_date window, 1000 per page; re-read days are replaced whole."""
+    """Cost line items by usage_date window, 1000 per page; re-read days are replaced whole.
+
+    Besides the lookback and new days, every day verification finds changed is re-read.
+    """
+    state = dlt.current.resource_state()
+    plan, ledger = WindowPlan(state), LineItemLedger(state, sync.now)
+    windows = _planned(plan, sync)
+    snapshot = None
+    if not sync.resume_only and (horizon := verifier.horizon(plan)):
+        snapshot = verifier.snapshot(horizon)
+        if snapshot is not None:
+            changed = ledger.changed(snapshot, horizon)
+            ledger.expect(snapshot, changed)
+            plan.add_days(changed, sync.window_days)
+            verifier.found(horizon, changed, reread=changed)
+            windows = plan.pending()
+
+    def read_window(window: Window) -> Iterator[pa.Table]:
+        return mark_restated(line_item_pages(client, window), ledger.restated_at(window))
+
+    def complete(window: Window, days: list[date]) -> None:
+        plan.complete(window, days)
+        ledger.complete(window, snapshot)
+
     yield from _read_windows(
         "line_items",
+        windows,
         sync,
         progress,
-        lambda window: line_item_pages(client, window),
+        WindowReader(read_window, complete, ledger.observe),
         Replacement(LINE_ITEMS_SCHEMA, "usage_date", _days),
         client.session.base_url,
     )
@@ -158,15 +207,40 @@ def line_items(
     columns=DAILY_ROLLUPS_COLUMNS,
 )
 def daily_rollups(
-    client: StackSpendClient, sync: SyncRange, progress: SyncProgress
+    client: StackSpendClient, sync: SyncRange, progress: SyncProgress, verifier: Verifier
 ) -> Iterator[pa.Table]:
-    """Daily totals by provider, service and category in one table with a group_by column."""
+    """Daily totals by provider, service and category in one table with a group_by column.
+
+    Days verification finds changed are replaced from the rollups it read.
+    """
+    state = dlt.current.resource_state()
+    plan, ledger = WindowPlan(state), RollupLedger(state)
+    windows = _planned(plan, sync)
+    replacement = Replacement(DAILY_ROLLUPS_KEYED, "date", _days, row_key=DAILY_ROLLUPS_KEY)
+    if not sync.resume_only and (horizon := verifier.horizon(plan)):
+        snapshot = verifier.snapshot(horizon)
+        if snapshot is not None:
+            changed, unrecorded = ledger.changed(snapshot, horizon, skip=windows)
+            verifier.found(horizon, changed)
+            if changed or unrecorded:
+                days = sorted({*changed, *unrecorded})
+                progress.add_rows("daily_rollups", len(days))
+                yield from replace_keys(replacement, snapshot.rows_of(days), days)
+                ledger.record(snapshot, days)
+
+    def complete(window: Window, days: list[date]) -> None:
+        plan.complete(window, days)
+        ledger.complete(window)
+
     yield from _read_windows(
         "daily_rollups",
+        windows,
         sync,
         progress,
-        lambda window: rollup_tables(client, window),
-        Replacement(DAILY_ROLLUPS_KEYED, "date", _days, row_key=DAILY_ROLLUPS_KEY),
+        WindowReader(
+            lambda window: _rollups_of(window, client, verifier.rollups), complete, ledger.observe
+        ),
+        replacement,
         client.session.base_url,
     )
 
@@ -188,7 +262,11 @@ def anomalies(
     since = anomalies_since(state, sync)
     progress.reading("anomalies", f"since {since.isoformat()}")
     newest = state.get("newest_detected_date")
-    for table in anomaly_pages(client, since):
+
+    def providers() -> set[str]:
+        return known_providers() | providers_with_costs(client, Window(sync.start, sync.end))
+
+    for table in anomaly_pages(client, since, providers):
         latest = pc.max(table.column("detected_date")).as_py()
         newest = max(newest or latest.isoformat(), latest.isoformat())
         progress.add_rows("anomalies", table.num_rows)
@@ -196,6 +274,14 @@ def anomalies(
     state["newest_detected_date"] = newest
     first = state.get("first_since")
     state["first_since"] = min(first or since.isoformat(), since.isoformat())
+
+
+def known_providers() -> set[str]:
+    """The providers the workspace has line-item costs for, from line_items' records."""
+    line_items = dlt.current.source_state().get("resources", {}).get("line_items", {})
+    return {
+        p for sums in line_items.get("days", {}).values() for p in sums[0] if p not in ("", "*")
+    }
 
 
 def anomalies_since(state: dict[str, Any], sync: SyncRange) -> datetime:
@@ -212,32 +298,56 @@ def anomalies_since(state: dict[str, Any], sync: SyncRange) -> datetime:
     return max(first, datetime.fromisoformat(newest) - timedelta(days=sync.anomaly_lookback_days))
 
 
+@dataclass(frozen=True)
+class WindowReader:
+    """How a date-windowed resource reads a window, and what it records when one loads."""
+
+    read: Callable[[Window], Iterator[pa.Table]]
+    complete: Callable[[Window, list[Any]], None]
+    observe: Callable[[pa.Table], None] | None = None
+
+
+def _rollups_of(
+    window: Window, client: StackSpendClient, snapshot: RollupSnapshot | None
+) -> Iterator[pa.Table]:
+    """The window's rollups: from verification's snapshot when it holds them, else read."""
+    if snapshot is not None and snapshot.covers(window):
+        return iter([snapshot.rows_of(window.days())])
+    return rollup_tables(client, window)
+
+
+def _planned(plan: WindowPlan, sync: SyncRange) -> list[Window]:
+    """The windows this load may read: those pending, plus new ones on a first load."""
+    if sync.resume_only:
+        return plan.pending()
+    return plan.plan(sync.start, sync.end, sync.lookback_days, sync.window_days)
+
+
 def _read_windows(
     resource: str,
+    windows: list[Window],
     sync: SyncRange,
     progress: SyncProgress,
-    read_window: Callable[[Window], Iterator[pa.Table]],
+    reader: WindowReader,
     replacement: Replacement,
     read_ahead_key: str,
 ) -> Iterator[pa.Table]:
-    """Read the resource's planned windows, committing the plan after each one."""
-    plan = WindowPlan(dlt.current.resource_state())
-    if sync.resume_only:
-        windows = plan.pending()
-    else:
-        windows = plan.plan(sync.start, sync.end, sync.lookback_days, sync.window_days)
-    now, later = windows[: sync.max_windows], windows[len(windows[: sync.max_windows]) :]
+    """Read as many of `windows` as one load takes, committing each one."""
+    budget = None if sync.max_windows is None else sync.max_windows * sync.window_days
+    count = take_windows(windows, budget)
+    now, later = windows[:count], windows[count:]
     yield from read_windows(
         resource,
         now,
-        read_window,
+        reader.read,
         replacement,
-        plan.complete,
+        reader.complete,
         progress,
         upcoming=later[0] if later else None,
         read_ahead_key=(resource, read_ahead_key),
+        observe=reader.observe,
     )
-    progress.set_pending(resource, len(plan.pending()))
+    progress.set_pending(resource, len(windows) - count)
 
 
 def _sync_range(
@@ -247,7 +357,8 @@ def _sync_range(
     anomaly_lookback_days: int,
     window_days: int,
 ) -> SyncRange:
-    today = datetime.now(UTC).date()
+    now = datetime.now(UTC)
+    today = now.date()
     end = parse_day(f"{KEY}.end_date", end_date) if end_date else today
     start = (
         parse_day(f"{KEY}.start_date", start_date)
@@ -258,10 +369,19 @@ def _sync_range(
     return SyncRange(
         start=start,
         end=end,
-        lookback_days=check_int(f"{KEY}.lookback_days", lookback_days, 0),
-        anomaly_lookback_days=check_int(f"{KEY}.anomaly_lookback_days", anomaly_lookback_days, 0),
-        window_days=check_int(f"{KEY}.window_days", window_days, 1),
+        lookback_days=check_int(f"{KEY}.lookback_days", lookback_days, 0, MAX_DAYS),
+        anomaly_lookback_days=check_int(
+            f"{KEY}.anomaly_lookback_days", anomaly_lookback_days, 0, MAX_DAYS
+        ),
+        window_days=check_int(f"{KEY}.window_days", window_days, 1, MAX_WINDOW_DAYS),
+        now=now,
     )
+
+
+def _check_verify_days(verify_days: int | None) -> int | None:
+    if verify_days is None:
+        return None
+    return check_int(f"{KEY}.verify_days", verify_days, 0, MAX_DAYS)
 
 
 def _days(window: Window) -> list[date]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from sources.shared.arrow_json import MONEY, TIMESTAMP, dlt_columns
-from sources.shared.replace import DELETED_COLUMN, ROW_KEY_COLUMN, ROW_KEY_FIELD
+from sources.shared.replace import DELETED_COLUMN, RESTATED_COLUMN, ROW_KEY_COLUMN, ROW_KEY_FIELD
 
 VENDOR = "StackSpend"
 DEFAULT_BASE_URL = "https://api.stackspend.com"
@@ -88,6 +88,7 @@ LINE_ITEMS_SCHEMA = pa.schema(
         pa.field("project_id", pa.string()),
         pa.field("user_email", pa.string()),
         pa.field(DELETED_COLUMN, pa.bool_()),
+        pa.field(RESTATED_COLUMN, TIMESTAMP),
     ]
 )
 DAILY_ROLLUPS_SCHEMA = pa.schema(

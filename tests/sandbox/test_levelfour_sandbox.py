@@ -961,3 +961,17 @@ def test_mounted_beside_stackspend_each_path_reaches_its_app() -> None:
         assert detail(mine.get(path="/api/v1/elsewhere"), 404) == "Not Found"
     assert levelfour.request_count() == 1
     assert other.request_count() == 1
+
+
+def test_a_drifted_field_is_served_as_set_until_cleared(api: Api) -> None:
+    assert api.admin("drift", {"field": "cost", "value": "12.48 USD"}) == {
+        "drift": {"cost": "12.48 USD"}
+    }
+    for fmt in ("raw", "table"):
+        items = api.get({"format": fmt}).json()["data"]["items"]
+        assert items and {item["cost"] for item in items} == {"12.48 USD"}
+    api.admin("drift", {"clear": True})
+    items = api.get({"format": "raw"}).json()["data"]["items"]
+    assert all(isinstance(item["cost"], int | float) for item in items)
+    with pytest.raises(ValueError, match="field must be one of"):
+        api.sandbox.drift_field("invoice", 1)

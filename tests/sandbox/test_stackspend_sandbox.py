@@ -644,6 +644,58 @@ def test_anomaly_limit_caps_the_count(api: Api) -> None:
     assert [a["id"] for a in found] == [a["id"] for a in api.sandbox.anomalies()[:5]]
 
 
+def test_newest_asc_answers_hold_the_newest_matches_oldest_first() -> None:
+    sandbox = make_sandbox(anomaly_order="newest-asc")
+    with SandboxServer([sandbox]) as server:
+        found = Api(sandbox, server.url).get(ANOMALIES_PATH, {"limit": 10}).json()["data"]
+    newest = sorted(sandbox.anomalies(), key=lambda a: (a["detected_date"], a["id"]))[-10:]
+    assert [a["id"] for a in found] == [a["id"] for a in newest]
+
+
+def test_anomalies_can_be_added_with_a_severity_and_status(api: Api) -> None:
+    added = api.admin(
+        "anomalies/add",
+        {"count": 5, "at": "2025-01-05T00:00:00Z", "severity": "critical", "status": "dismissed"},
+    )["added"]
+    found = {a["id"]: a for a in api.sandbox.anomalies()}
+    assert {(found[i]["severity"], found[i]["status"]) for i in added} == {
+        ("critical", "dismissed")
+    }
+
+
+@pytest.mark.parametrize("mode", ["endless", "repeat"])
+def test_paging_faults_promise_more_forever_under_fresh_cursors(api: Api, mode: str) -> None:
+    api.admin("paging-fault", {"mode": mode})
+    cursors, params = set(), {**RANGE, "limit": 5}
+    for _ in range(4):
+        body = exact(api.get(LINE_ITEMS_PATH, params))
+        assert body["meta"]["has_more"] is True
+        assert (len(body["data"]) == 5) is (mode == "repeat")
+        cursors.add(body["meta"]["next_cursor"])
+        params = {**params, "cursor": body["meta"]["next_cursor"]}
+    assert len(cursors) == 4
+    api.admin("paging-fault", {"mode": None})
+    assert exact(api.get(LINE_ITEMS_PATH, {**RANGE, "limit": 5}))["meta"]["has_more"] is True
+
+
+@pytest.mark.parametrize(
+    ("form", "raw_text"),
+    [
+        ("raw", "ss_live_a/b"),
+        ("json-escaped", "ss_live_a\\/b"),
+        ("unicode-escaped", "\\u0073\\u0073_"),
+        ("url-encoded", "ss_live_a%2Fb"),
+    ],
+)
+def test_keys_can_be_echoed_in_error_messages(api: Api, form: str, raw_text: str) -> None:
+    api.admin("echo-key", {"form": form})
+    response = api.get(ANOMALIES_PATH, key="ss_live_a/b")
+    assert response.status_code == 401
+    assert raw_text in response.text
+    api.admin("echo-key", {"form": None})
+    assert "ss_live" not in api.get(ANOMALIES_PATH, key="ss_live_a/b").text
+
+
 @pytest.mark.parametrize("order", ["asc", "desc", "unordered"])
 def test_anomaly_orders(order: str) -> None:
     sandbox = make_sandbox(anomaly_order=order)
@@ -765,6 +817,39 @@ def test_admin_restate_by_days_and_dates(api: Api) -> None:
         date(2025, 1, 9): 1,
         date(2025, 1, 10): 1,
     }
+
+
+def test_skewed_rollups_disagree_with_line_items_by_the_amount(api: Api) -> None:
+    day = {"start_date": "2025-01-04", "end_date": "2025-01-04"}
+
+    def total(group_by: str) -> Decimal:
+        rows = exact(api.get(ROLLUPS_PATH, {**day, "group_by": group_by}))["data"]
+        return sum((Decimal(str(r["cost_usd"])) for r in rows), Decimal(0))
+
+    before = {g: total(g) for g in ("provider", "service", "category")}
+    assert api.admin("rollups/skew", {"date": "2025-01-04", "amount": "5.25"})["amount"] == "5.25"
+    assert {g: total(g) - before[g] for g in before} == {g: Decimal("5.25") for g in before}
+    truth = api.sandbox.daily_rollups("2025-01-04", "2025-01-04", "service")
+    assert sum(r["cost_usd"] for r in truth) == total("service")  # the truth is what is served
+    api.sandbox.skew_rollups("2025-01-04", 0)
+    assert {g: total(g) for g in before} == before
+
+
+def test_a_day_can_be_restated_just_before_the_next_rollups_request(api: Api) -> None:
+    items = exact(api.get(LINE_ITEMS_PATH, {**RANGE, "limit": 1000}))["data"]
+    api.admin("rollups/restate-before", {"date": "2025-01-02"})
+    assert api.sandbox.day_versions() == {}  # nothing happens until rollups are asked for
+    exact(api.get(ROLLUPS_PATH, {**RANGE, "group_by": "provider"}))
+    assert api.sandbox.day_versions() == {date(2025, 1, 2): 1}
+    fresh = exact(api.get(LINE_ITEMS_PATH, {**RANGE, "limit": 1000}))["data"]
+    assert fresh != items
+    assert error(
+        requests.post(
+            api.url + ADMIN_PREFIX + "rollups/restate-before", json={"date": "2024-01-01"}
+        ),
+        422,
+        "VALIDATION_ERROR",
+    )
 
 
 def test_admin_moves_and_adds_anomalies_and_sets_their_order(api: Api) -> None:

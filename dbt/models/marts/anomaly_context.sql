@@ -1,4 +1,7 @@
-{#- Each StackSpend anomaly beside the line-item spend of its provider and service that day. -#}
+{#-
+    Each StackSpend anomaly beside the line-item spend of its provider and
+    service that day, in the same workspace.
+-#}
 
 with anomalies as (
     select * from {{ ref('stg_stackspend__anomalies') }}
@@ -10,22 +13,24 @@ line_items as (
 
 service_days as (
     select
+        workspace,
         usage_date,
         provider,
         service,
         count(*) as line_item_count,
         sum(net_amount_usd) as cost_usd
     from line_items
-    group by usage_date, provider, service
+    group by workspace, usage_date, provider, service
 ),
 
 provider_days as (
-    select usage_date, provider, sum(net_amount_usd) as cost_usd
+    select workspace, usage_date, provider, sum(net_amount_usd) as cost_usd
     from line_items
-    group by usage_date, provider
+    group by workspace, usage_date, provider
 )
 
 select
+    anomalies.workspace,
     anomalies.anomaly_id,
     anomalies.detected_at,
     anomalies.detected_date,
@@ -43,9 +48,11 @@ select
     provider_days.cost_usd as provider_day_cost_usd
 from anomalies
 left join service_days
-    on service_days.usage_date = anomalies.detected_date
+    on service_days.workspace is not distinct from anomalies.workspace
+    and service_days.usage_date = anomalies.detected_date
     and service_days.provider = anomalies.provider
     and service_days.service = anomalies.service
 left join provider_days
-    on provider_days.usage_date = anomalies.detected_date
+    on provider_days.workspace is not distinct from anomalies.workspace
+    and provider_days.usage_date = anomalies.detected_date
     and provider_days.provider = anomalies.provider

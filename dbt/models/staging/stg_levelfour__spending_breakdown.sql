@@ -1,25 +1,29 @@
-with breakdown as (
+{%- set key = [
+    'period', 'provider_id', 'account_id', 'region', 'service',
+    'environment', 'tag_key', 'tag_value',
+] -%}
+{%- if costsync.workspaces('levelfour') -%}
+    {%- set key = ['workspace'] + key -%}
+{%- endif -%}
+
+with loaded as (
+    {{ costsync.union_workspaces(
+        'levelfour', 'spending_breakdown',
+        ['period', 'provider_id', 'account_id', 'region', 'service', 'environment',
+         'tag_key', 'tag_value', 'cost', 'previous_cost', 'change_percentage'],
+        optional={'_costsync_restated_at': 'timestamp with time zone'},
+    ) }}
+),
+
+breakdown as (
     select
-        period,
-        provider_id,
-        account_id,
-        region,
-        service,
-        environment,
-        tag_key,
-        tag_value,
-        cost,
-        previous_cost,
-        change_percentage,
+        loaded.*,
         {{ costsync.period_start('period') }} as period_start
-    from {{ source('levelfour', 'spending_breakdown') }}
+    from loaded
 )
 
 select
-    {{ costsync.surrogate_key([
-        'period', 'provider_id', 'account_id', 'region', 'service',
-        'environment', 'tag_key', 'tag_value',
-    ]) }} as breakdown_id,
+    {{ costsync.surrogate_key(key) }} as breakdown_id,
     cast(period as {{ dbt.type_string() }}) as period,
     period_start,
     {{ costsync.add_months('period_start', 1) }} as period_end,
@@ -32,5 +36,8 @@ select
     cast(tag_value as {{ dbt.type_string() }}) as tag_value,
     {{ costsync.money('cost') }} as cost,
     {{ costsync.money('previous_cost') }} as previous_cost,
-    change_percentage
+    change_percentage,
+    _costsync_restated_at as restated_at,
+    workspace,
+    dataset
 from breakdown

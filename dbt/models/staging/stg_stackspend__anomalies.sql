@@ -1,3 +1,11 @@
+with anomalies as (
+    {{ costsync.union_workspaces(
+        'stackspend', 'anomalies',
+        ['id', 'provider_type', 'service', 'detected_date', 'actual_cost', 'expected_cost',
+         'deviation_percent', 'severity', 'alert_type', 'status'],
+    ) }}
+)
+
 select
     cast(id as {{ dbt.type_string() }}) as anomaly_id,
     cast(provider_type as {{ dbt.type_string() }}) as provider,
@@ -9,5 +17,7 @@ select
     deviation_percent,
     cast(severity as {{ dbt.type_string() }}) as severity,
     cast(alert_type as {{ dbt.type_string() }}) as alert_type,
-    cast(status as {{ dbt.type_string() }}) as status
-from {{ source('stackspend', 'anomalies') }}
+    cast(status as {{ dbt.type_string() }}) as status,
+    workspace,
+    dataset
+from anomalies
