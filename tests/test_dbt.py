@@ -184,9 +184,10 @@ def assert_models_match(warehouse: Warehouse, schema: str, truth: dict) -> None:
         assert loaded[source] == (count, total), source
         assert focus[source] == (count, total, total), source
     assert set(focus) == set(truth)
+    columns = ("x_Source", "BillingAccountId", "BillingAccountName", "x_Workspace")
     accounts = warehouse.rows(
-        'SELECT DISTINCT "x_Source", "BillingAccountId", "BillingAccountName", "x_Workspace"'
-        f' FROM "{schema}".focus_costs'
+        f"SELECT DISTINCT {', '.join(map(q, columns))}"
+        f" FROM {warehouse.qualified(schema, 'focus_costs')}"
     )
     assert sorted(accounts) == sorted(
         (source, warehouse.datasets[source], warehouse.datasets[source], None) for source in truth

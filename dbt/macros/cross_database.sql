@@ -6,7 +6,7 @@
 {%- endmacro %}
 
 {% macro default__money(expression) -%}
-    cast({{ expression }} as decimal(38, 18))
+    {{ costsync.decimal(expression) }}
 {%- endmacro %}
 
 {#-
@@ -16,6 +16,32 @@
 -#}
 {% macro bigquery__money(expression) -%}
     {{ expression }}
+{%- endmacro %}
+
+{#- A DECIMAL(38,18) value; BIGNUMERIC on BigQuery, whose DECIMAL (NUMERIC) keeps 9 decimals. -#}
+{% macro decimal(expression) -%}
+    {{ return(adapter.dispatch('decimal', 'costsync')(expression)) }}
+{%- endmacro %}
+
+{% macro default__decimal(expression) -%}
+    cast({{ expression }} as decimal(38, 18))
+{%- endmacro %}
+
+{% macro bigquery__decimal(expression) -%}
+    cast({{ expression }} as bignumeric)
+{%- endmacro %}
+
+{#- The SQL type TIMESTAMP WITH TIME ZONE (an instant); BigQuery calls it TIMESTAMP. -#}
+{% macro type_timestamp_tz() -%}
+    {{ return(adapter.dispatch('type_timestamp_tz', 'costsync')()) }}
+{%- endmacro %}
+
+{% macro default__type_timestamp_tz() -%}
+    {{ return('timestamp with time zone') }}
+{%- endmacro %}
+
+{% macro bigquery__type_timestamp_tz() -%}
+    {{ return('timestamp') }}
 {%- endmacro %}
 
 {#- The instant a UTC calendar day starts, as TIMESTAMP WITH TIME ZONE. -#}
