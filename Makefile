@@ -6,6 +6,12 @@ STAMP := $(VENV)/.installed
 # extras (those bring pandas, which pyarrow then loads into every sync).
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
+# The BigQuery emulator the BigQuery tests load into: a test tool in its own
+# virtualenv. DuckDB looks for extensions under $HOME/.duckdb, so the spatial
+# extension it loads at start goes into $(BQEMU_HOME), the HOME the tests run it with.
+BQEMU_VENV := .venv-bqemulator
+BQEMU_STAMP := $(BQEMU_VENV)/.installed
+BQEMU_HOME := $(CURDIR)/$(BQEMU_VENV)/home
 # The FinOps Foundation's FOCUS validator needs Python >= 3.12 and pins numpy<2.
 FOCUS_PYTHON ?= PYENV_VERSION=3.12.1 python3.12
 FOCUS_VENV := .venv-focus
@@ -26,6 +32,16 @@ $(BENCH_STAMP): pyproject.toml
 	$(BENCH_VENV)/bin/pip install --quiet -e .
 	touch $(BENCH_STAMP)
 
+$(BQEMU_STAMP): tests/bqemulator-requirements.txt
+	$(PYTHON) -m venv $(BQEMU_VENV)
+	$(BQEMU_VENV)/bin/pip install --quiet --upgrade pip
+	$(BQEMU_VENV)/bin/pip install --quiet -r tests/bqemulator-requirements.txt
+	mkdir -p $(BQEMU_HOME)
+	HOME=$(BQEMU_HOME) $(BQEMU_VENV)/bin/python -c "import duckdb, duckdb_extension_spatial, pathlib; \
+		[path] = pathlib.Path(duckdb_extension_spatial.__file__).parent.glob('extensions/*/spatial.duckdb_extension'); \
+		duckdb.install_extension(str(path)); duckdb.load_extension('spatial')"
+	touch $(BQEMU_STAMP)
+
 $(FOCUS_STAMP): $(FOCUS_REQUIREMENTS)
 	$(FOCUS_PYTHON) -m venv $(FOCUS_VENV)
 	$(FOCUS_VENV)/bin/pip install --quiet --upgrade pip
@@ -36,7 +52,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
-test: lint
+test: lint $(BQEMU_STAMP)
 	$(BIN)/pytest -m "not focus"
 
 demo: $(STAMP)
@@ -57,4 +73,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(FOCUS_VENV) .pytest_cache .ruff_cache dbt/target dbt/logs
+	rm -rf $(VENV) $(BENCH_VENV) $(BQEMU_VENV) $(FOCUS_VENV) .pytest_cache .ruff_cache dbt/target dbt/logs

@@ -35,6 +35,7 @@ from pipelines.destinations import (
     destination_for,
     destination_session,
     for_destination,
+    keep_bigquery_clustering,
 )
 from sources.registry import VENDORS
 from sources.shared.checks import parse_day
@@ -176,6 +177,7 @@ def command_sync(args: argparse.Namespace) -> int:
     except PipelineStepFailed as failure:
         line.clear()
         return _fail(EXIT_API, _explain_failure(failure, vendor, args.resources))
+    keep_bigquery_clustering(pipeline)
     line.clear()
     print(summary(result, where, vendor))
     return EXIT_OK

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import re
 import socket
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -69,6 +71,9 @@ def destination_for(name: str, duckdb_path: str | None) -> tuple[Any, str, str |
         # already committed once more, and a constraint on `_dlt_pipeline_state`'s
         # row ids would fail that run for good. Merges keep the tables unique.
         return dlt.destinations.postgres(create_indexes=False), "postgres", None
+    # dlt reads its state back in a query of a few rows, through the REST API when the
+    # BigQuery Storage API client is not installed; google-cloud-bigquery warns about that.
+    warnings.filterwarnings("ignore", "Cannot create BigQuery Storage client", UserWarning)
     return dlt.destinations.bigquery(), "bigquery", None
 
 
@@ -116,6 +121,44 @@ def for_destination(
         return source
 
     return make_destination_source
+
+
+def keep_bigquery_clustering(pipeline: dlt.Pipeline) -> None:
+    """Give `pipeline`'s BigQuery tables the clustering `BIGQUERY_HINTS` promise.
+
+    dlt clusters a table only in the CREATE TABLE that makes it, so a table made
+    before (by an older costsync, or by hand) would keep whatever it has.
+    BigQuery changes a table's clustering in place (data written from then on is
+    clustered by the new fields): a table that reports other fields is updated.
+    A no-op for other destinations and for tables not loaded yet; a refusal is
+    logged (the data is loaded either way: clustering only speeds queries up).
+    """
+    if pipeline.destination.destination_name != "bigquery":
+        return
+    from google.api_core.exceptions import GoogleAPICallError, NotFound
+
+    with pipeline.sql_client() as client:
+        bigquery = client.native_connection
+        for name, hints in BIGQUERY_HINTS.items():
+            fields = hints.get("cluster")
+            if not fields or name not in pipeline.default_schema.tables:
+                continue
+            try:
+                table = bigquery.get_table(client.make_qualified_table_name(name, quote=False))
+            except NotFound:
+                continue
+            if table.clustering_fields == fields:
+                continue
+            table.clustering_fields = fields
+            try:
+                bigquery.update_table(table, ["clustering_fields"])
+            except GoogleAPICallError as error:
+                logging.warning(
+                    "%s is not clustered by %s: BigQuery refused (%s)",
+                    table.table_id,
+                    ", ".join(fields),
+                    error.message,
+                )
 
 
 def keep_one_staged_row(source: DltSource, row_id: str, client: SqlClientBase[Any]) -> None:

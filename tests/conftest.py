@@ -19,6 +19,7 @@ from sandbox import levelfour, stackspend
 from sandbox.http import SandboxServer
 from sandbox.levelfour import LevelFourSandbox
 from sandbox.stackspend import StackSpendSandbox
+from tests.bigquery_emulator import BigQueryEmulator, emulator_installed, running_emulator
 
 TODAY = datetime.now(UTC).date()
 POSTGRES_URL = os.environ.get(
@@ -71,6 +72,20 @@ class Env:
             dataset,
             "--pipelines-dir",
             str(self.pipelines_dir / "postgres"),
+            *args,
+        )
+
+    def sync_bigquery(self, vendor: str, dataset: str, *args: str) -> CliResult:
+        """`costsync sync VENDOR --destination bigquery` into `dataset` (see `bq_datasets`)."""
+        return self.cli(
+            "sync",
+            vendor,
+            "--destination",
+            "bigquery",
+            "--dataset",
+            dataset,
+            "--pipelines-dir",
+            str(self.pipelines_dir / "bigquery"),
             *args,
         )
 
@@ -175,3 +190,34 @@ def pg_datasets(postgres_url: str) -> Iterator[dict[str, str]]:
         cursor.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (f"{prefix}%",))
         for (schema,) in cursor.fetchall():
             cursor.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigQueryEmulator]:
+    """bqemulator on loopback for the session; without its virtualenv its tests skip,
+    except under CI=true."""
+    if not emulator_installed():
+        reason = "the BigQuery emulator is not installed (make .venv-bqemulator/.installed)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI=true requires the BigQuery tests to run")
+        pytest.skip(reason)
+    with running_emulator(tmp_path_factory.mktemp("bqemulator")) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def bq_datasets(
+    bigquery_emulator: BigQueryEmulator, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """Fresh BigQuery dataset names on the emulator, costsync's BigQuery destination pointed
+    at it; the datasets (with dlt's `_staging` ones) are dropped afterwards."""
+    import uuid
+
+    for name, value in bigquery_emulator.environment().items():
+        monkeypatch.setenv(name, value)
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    yield {"stackspend": f"{prefix}_stackspend", "levelfour": f"{prefix}_levelfour"}
+    client = bigquery_emulator.client()
+    for dataset in client.list_datasets():
+        if dataset.dataset_id.startswith(prefix):
+            client.delete_dataset(dataset.reference, delete_contents=True, not_found_ok=True)

@@ -1,7 +1,8 @@
-"""BigQuery: partition and cluster hints, extract and normalize offline, the SQL it would run.
+"""BigQuery offline: partition and cluster hints, extract and normalize, the SQL it would run.
 
-BigQuery itself cannot be reached from the test machine: these tests stop at
-the network call (the client is built with a throwaway service-account key).
+These tests stop at the network call (the client is built with a throwaway
+service-account key); tests/test_bigquery_loads.py loads into a BigQuery
+emulator end to end.
 """
 
 from __future__ import annotations

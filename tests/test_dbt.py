@@ -163,11 +163,12 @@ def api_totals(env: Env) -> dict[str, tuple[int, Decimal]]:
 
 def assert_models_match(warehouse: Warehouse, schema: str, truth: dict) -> None:
     """focus_costs sums per vendor equal the loaded tables and the API; no reconciliation gap."""
+    q = warehouse.quote
     focus = {
         source: (count, billed, effective)
         for source, count, billed, effective in warehouse.rows(
-            'SELECT "x_Source", COUNT(*), SUM("BilledCost"), SUM("EffectiveCost")'
-            f' FROM "{schema}".focus_costs GROUP BY "x_Source"'
+            f"SELECT {q('x_Source')}, COUNT(*), SUM({q('BilledCost')}), SUM({q('EffectiveCost')})"
+            f" FROM {warehouse.qualified(schema, 'focus_costs')} GROUP BY {q('x_Source')}"
         )
     }
     loaded = {
@@ -183,9 +184,10 @@ def assert_models_match(warehouse: Warehouse, schema: str, truth: dict) -> None:
         assert loaded[source] == (count, total), source
         assert focus[source] == (count, total, total), source
     assert set(focus) == set(truth)
+    columns = ("x_Source", "BillingAccountId", "BillingAccountName", "x_Workspace")
     accounts = warehouse.rows(
-        'SELECT DISTINCT "x_Source", "BillingAccountId", "BillingAccountName", "x_Workspace"'
-        f' FROM "{schema}".focus_costs'
+        f"SELECT DISTINCT {', '.join(map(q, columns))}"
+        f" FROM {warehouse.qualified(schema, 'focus_costs')}"
     )
     assert sorted(accounts) == sorted(
         (source, warehouse.datasets[source], warehouse.datasets[source], None) for source in truth
@@ -193,7 +195,8 @@ def assert_models_match(warehouse: Warehouse, schema: str, truth: dict) -> None:
 
     days = warehouse.rows(
         f"SELECT usage_date, {', '.join(f'MIN({d}), MAX({d})' for d in DIFFS)}"
-        f' FROM "{schema}".stackspend_reconciliation GROUP BY usage_date ORDER BY usage_date'
+        f" FROM {warehouse.qualified(schema, 'stackspend_reconciliation')}"
+        " GROUP BY usage_date ORDER BY usage_date"
     )
     assert [day for day, *_ in days] == [START + timedelta(days=n) for n in range(DAYS)]
     assert {value for _, *extremes in days for value in extremes} == {0}

@@ -73,7 +73,7 @@ def _sort_key(row: tuple) -> tuple:
 
 
 class Warehouse(ABC):
-    """A warehouse a test reads: DuckDB file or Postgres database, with vendor datasets."""
+    """A warehouse a test reads: DuckDB file, Postgres or BigQuery, with vendor datasets."""
 
     def __init__(self, datasets: dict[str, str]) -> None:
         self.datasets = datasets
@@ -82,9 +82,17 @@ class Warehouse(ABC):
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         """Run a query."""
 
+    def quote(self, identifier: str) -> str:
+        """`identifier` quoted for this warehouse's SQL."""
+        return f'"{identifier}"'
+
     def table(self, vendor: str, name: str) -> str:
         """The qualified name of `vendor`'s table `name`."""
-        return f'"{self.datasets[vendor]}"."{name}"'
+        return self.qualified(self.datasets[vendor], name)
+
+    def qualified(self, dataset: str, name: str) -> str:
+        """Table `name` of `dataset` (schema), quoted."""
+        return f"{self.quote(dataset)}.{self.quote(name)}"
 
     def snapshot(self) -> dict[str, list[tuple]]:
         """Every costsync table's rows (bookkeeping columns left out), sorted."""
@@ -101,7 +109,7 @@ class Warehouse(ABC):
 
     def sorted_rows(self, vendor: str, name: str, fields: tuple[str, ...]) -> list[tuple]:
         """`fields` of every row of a vendor table, sorted."""
-        columns = ", ".join(f'"{f}"' for f in fields)
+        columns = ", ".join(map(self.quote, fields))
         return sorted(self.rows(f"SELECT {columns} FROM {self.table(vendor, name)}"), key=_sort_key)
 
 
@@ -129,6 +137,20 @@ class PostgresWarehouse(Warehouse):
         with psycopg2.connect(self.url) as connection, connection.cursor() as cursor:
             cursor.execute(sql)
             return cursor.fetchall()
+
+
+class BigQueryWarehouse(Warehouse):
+    """A BigQuery project read with google-cloud-bigquery (`client`, e.g. on the emulator)."""
+
+    def __init__(self, client: Any, datasets: dict[str, str]) -> None:
+        super().__init__(datasets)
+        self.client = client
+
+    def quote(self, identifier: str) -> str:
+        return f"`{identifier}`"
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(row.values()) for row in self.client.query_and_wait(sql)]
 
 
 BREAKDOWN_FIELDS = (

@@ -2,17 +2,73 @@
 
 {#- Money stays DECIMAL(38,18) (NUMERIC(38,18) on Postgres), never a float. -#}
 {% macro money(expression) -%}
+    {{ return(adapter.dispatch('money', 'costsync')(expression)) }}
+{%- endmacro %}
+
+{% macro default__money(expression) -%}
+    {{ costsync.decimal(expression) }}
+{%- endmacro %}
+
+{#-
+    On BigQuery costsync loads money as BIGNUMERIC(38,18) already (NUMERIC would keep
+    9 decimals), and every money expression of the models is such a column or a sum
+    of them, so it is left as it is.
+-#}
+{% macro bigquery__money(expression) -%}
+    {{ expression }}
+{%- endmacro %}
+
+{#- A DECIMAL(38,18) value; BIGNUMERIC on BigQuery, whose DECIMAL (NUMERIC) keeps 9 decimals. -#}
+{% macro decimal(expression) -%}
+    {{ return(adapter.dispatch('decimal', 'costsync')(expression)) }}
+{%- endmacro %}
+
+{% macro default__decimal(expression) -%}
     cast({{ expression }} as decimal(38, 18))
+{%- endmacro %}
+
+{% macro bigquery__decimal(expression) -%}
+    cast({{ expression }} as bignumeric)
+{%- endmacro %}
+
+{#- The SQL type TIMESTAMP WITH TIME ZONE (an instant); BigQuery calls it TIMESTAMP. -#}
+{% macro type_timestamp_tz() -%}
+    {{ return(adapter.dispatch('type_timestamp_tz', 'costsync')()) }}
+{%- endmacro %}
+
+{% macro default__type_timestamp_tz() -%}
+    {{ return('timestamp with time zone') }}
+{%- endmacro %}
+
+{% macro bigquery__type_timestamp_tz() -%}
+    {{ return('timestamp') }}
 {%- endmacro %}
 
 {#- The instant a UTC calendar day starts, as TIMESTAMP WITH TIME ZONE. -#}
 {% macro utc_midnight(date_expression) -%}
+    {{ return(adapter.dispatch('utc_midnight', 'costsync')(date_expression)) }}
+{%- endmacro %}
+
+{% macro default__utc_midnight(date_expression) -%}
     (cast({{ date_expression }} as timestamp) at time zone 'UTC')
+{%- endmacro %}
+
+{#- BigQuery's TIMESTAMP is an instant; TIMESTAMP(date, 'UTC') is that day's UTC midnight. -#}
+{% macro bigquery__utc_midnight(date_expression) -%}
+    timestamp({{ date_expression }}, 'UTC')
 {%- endmacro %}
 
 {#- The UTC calendar day of a TIMESTAMP WITH TIME ZONE, whatever the session's zone. -#}
 {% macro utc_date(timestamp_expression) -%}
+    {{ return(adapter.dispatch('utc_date', 'costsync')(timestamp_expression)) }}
+{%- endmacro %}
+
+{% macro default__utc_date(timestamp_expression) -%}
     cast(({{ timestamp_expression }} at time zone 'UTC') as date)
+{%- endmacro %}
+
+{% macro bigquery__utc_date(timestamp_expression) -%}
+    date({{ timestamp_expression }}, 'UTC')
 {%- endmacro %}
 
 {% macro add_days(date_expression, days) -%}
@@ -67,6 +123,10 @@
     ({{ expression }} ~ '{{ pattern }}')
 {%- endmacro %}
 
+{% macro bigquery__matches_regex(expression, pattern) -%}
+    regexp_contains({{ expression }}, r'{{ pattern }}')
+{%- endmacro %}
+
 {% macro default__matches_regex(expression, pattern) -%}
     {{ costsync.unsupported_adapter('matches_regex') }}
 {%- endmacro %}
@@ -101,13 +161,24 @@
     {%- endif -%}
 {%- endmacro %}
 
+{% macro bigquery__tags_json(key_expression, value_expression) -%}
+    {%- if key_expression is none -%}
+        json '{}'
+    {%- else -%}
+        case
+            when {{ key_expression }} is null then json '{}'
+            else json_object({{ key_expression }}, {{ value_expression }})
+        end
+    {%- endif -%}
+{%- endmacro %}
+
 {% macro default__tags_json(key_expression, value_expression) -%}
     {{ costsync.unsupported_adapter('tags_json') }}
 {%- endmacro %}
 
 {% macro unsupported_adapter(name) -%}
     {{ exceptions.raise_compiler_error(
-        "costsync's dbt models run on DuckDB and Postgres; for " ~ target.type
+        "costsync's dbt models run on DuckDB, Postgres and BigQuery; for " ~ target.type
         ~ " add a macro " ~ target.type ~ "__" ~ name ~ " to your project"
         ~ " (see dbt's adapter.dispatch)."
     ) }}

@@ -96,7 +96,7 @@ select
     {{ costsync.money('cost') }} as {{ q('ListCost') }},
     {{ costsync.money('cost') }} as {{ q('ContractedCost') }},
     billing_currency as {{ q('BillingCurrency') }},
-    cast(case when charge_category = 'Usage' then 1 end as decimal(38, 18))
+    {{ costsync.decimal("case when charge_category = 'Usage' then 1 end") }}
         as {{ q('PricingQuantity') }},
     case when charge_category = 'Usage' then period_unit end as {{ q('PricingUnit') }},
     dataset as {{ q('BillingAccountId') }},

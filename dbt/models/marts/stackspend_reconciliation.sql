@@ -50,13 +50,13 @@ day_line_items as (
 
 provider_days as (
     select workspace, usage_date, provider from line_items
-    union
+    union distinct
     select workspace, usage_date, provider from provider_rollups
 ),
 
 rollup_days as (
     select workspace, usage_date from category_rollups
-    union
+    union distinct
     select workspace, usage_date from service_rollups
 ),
 

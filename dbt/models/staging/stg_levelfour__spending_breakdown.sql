@@ -11,7 +11,7 @@ with loaded as (
         'levelfour', 'spending_breakdown',
         ['period', 'provider_id', 'account_id', 'region', 'service', 'environment',
          'tag_key', 'tag_value', 'cost', 'previous_cost', 'change_percentage'],
-        optional={'_costsync_restated_at': 'timestamp with time zone'},
+        optional={'_costsync_restated_at': costsync.type_timestamp_tz()},
     ) }}
 ),
 

@@ -3,7 +3,7 @@ with line_items as (
         'stackspend', 'line_items',
         ['id', 'usage_date', 'provider_type', 'provider_service', 'net_amount_usd',
          'currency_original', 'project_id', 'user_email'],
-        optional={'_costsync_restated_at': 'timestamp with time zone'},
+        optional={'_costsync_restated_at': costsync.type_timestamp_tz()},
     ) }}
 )
 
