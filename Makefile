@@ -51,6 +51,7 @@ $(FOCUS_STAMP): $(FOCUS_REQUIREMENTS)
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: lint $(BQEMU_STAMP)
 	$(BIN)/pytest -m "not focus"

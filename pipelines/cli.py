@@ -14,7 +14,6 @@ import re
 import sys
 from collections.abc import Sequence
 from datetime import date
-from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,17 +24,13 @@ from dlt.common.configuration.exceptions import (
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines import memory, runner
+from pipelines.assembly import prepare
 from pipelines.console import ProgressLine, explain_api_error, summary
 from pipelines.destinations import (
     DEFAULT_DUCKDB_PATH,
     DESTINATIONS,
     DatasetBusyError,
     WarehouseBusyError,
-    check_destination,
-    destination_for,
-    destination_session,
-    for_destination,
-    keep_bigquery_clustering,
 )
 from sources.registry import VENDORS
 from sources.shared.checks import parse_day
@@ -151,23 +146,18 @@ def command_sync(args: argparse.Namespace) -> int:
     """`costsync sync VENDOR ...`"""
     vendor = VENDORS[args.vendor]
     _check_sync_args(args, vendor)
-    destination, where, duckdb_path = destination_for(args.destination, args.duckdb_path)
-    check_destination(destination)
-    location = {"where": where, **({"duckdb_path": duckdb_path} if duckdb_path else {})}
-    dates = vendor.date_args(args.start_date, args.end_date)
-    pipeline = runner.make_pipeline(vendor.name, destination, args.dataset, args.pipelines_dir)
-    make_source = for_destination(pipeline, partial(vendor.source, **dates))
-    line = ProgressLine(f"{vendor.name} → {where}")
-    progress = SyncProgress(listeners=[line])
+    prepared = prepare(
+        vendor.name,
+        args.destination,
+        args.dataset,
+        args.pipelines_dir,
+        args.duckdb_path,
+        **vendor.date_args(args.start_date, args.end_date),
+    )
+    line = ProgressLine(f"{vendor.name} → {prepared.where}")
     try:
         result = runner.sync(
-            pipeline,
-            make_source,
-            args.resources,
-            args.full_refresh,
-            progress,
-            location,
-            destination_session=destination_session(pipeline, duckdb_path),
+            prepared, args.resources, args.full_refresh, SyncProgress(listeners=[line])
         )
     except ConfigFieldMissingException as error:
         raise _missing_config(error, vendor) from None
@@ -177,9 +167,8 @@ def command_sync(args: argparse.Namespace) -> int:
     except PipelineStepFailed as failure:
         line.clear()
         return _fail(EXIT_API, _explain_failure(failure, vendor, args.resources))
-    keep_bigquery_clustering(pipeline)
     line.clear()
-    print(summary(result, where, vendor))
+    print(summary(result, prepared.where, vendor))
     return EXIT_OK
 
 

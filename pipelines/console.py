@@ -89,11 +89,11 @@ def describe_verification(
             found += f", {len(report['reread'])} re-read"
         requests = report.get("requests", 0)
         lines.append(f"  verified {checked}{span} with {requests} requests: {found}")
-    for day, found in sorted(unreconciled.items()):
+    for day, sums in sorted(unreconciled.items()):
         lines.append(
-            f"  unreconciled {day}: line items {_usd(found['line_items_usd'])}, service rollups"
-            f" {_usd(found['service_rollups_usd'])}, largest difference"
-            f" {_usd(found['difference_usd'])} (re-read again once its rollups change)"
+            f"  unreconciled {day}: line items {_usd(sums['line_items_usd'])}, service rollups"
+            f" {_usd(sums['service_rollups_usd'])}, largest difference"
+            f" {_usd(sums['difference_usd'])} (re-read again once its rollups change)"
         )
     return lines
 

@@ -116,7 +116,7 @@ def models_summary(duckdb_path: str) -> str:
     with duckdb.connect(duckdb_path, read_only=True) as db:
         totals = db.execute(TOTALS_BY_SOURCE).fetchall()
         largest = db.execute(LARGEST_CHARGES).fetchall()
-        days, days_off = db.execute(RECONCILIATION).fetchone()
+        days, days_off = db.execute(RECONCILIATION).fetchone() or (0, 0)
     lines = ["dbt models built into schema analytics; FOCUS costs (analytics.focus_costs):"]
     for source, currency, charges, billed in totals:
         lines.append(

@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-from functools import partial
 
 import duckdb
 
 from pipelines import dbt_demo, report, runner
+from pipelines.assembly import prepare
 from pipelines.console import summary
-from pipelines.destinations import destination_for, destination_session, for_destination
 from sandbox import levelfour, stackspend
-from sandbox.http import SandboxServer
+from sandbox.http import App, SandboxServer
 from sources.registry import VENDORS
 from sources.shared.vendor import VendorSpec
 
@@ -53,25 +52,23 @@ def command_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def sandbox_apps() -> list:
+def sandbox_apps() -> list[App]:
     """The sandbox APIs the demo serves."""
     return [stackspend.StackSpendSandbox(), levelfour.LevelFourSandbox()]
 
 
 def sync_vendor(vendor: VendorSpec, url: str, duckdb_path: str, pipelines_dir: str) -> str:
     """Sync one vendor from the sandbox into `duckdb_path`, from scratch; its summary."""
-    destination, where, path = destination_for("duckdb", duckdb_path)
-    pipeline = runner.make_pipeline(vendor.name, destination, pipelines_dir=pipelines_dir)
-    make_source = partial(
-        vendor.source, api_key=DEMO_KEYS[vendor.name], base_url=url, requests_per_minute=100_000
+    prepared = prepare(
+        vendor.name,
+        duckdb_path=duckdb_path,
+        pipelines_dir=pipelines_dir,
+        api_key=DEMO_KEYS[vendor.name],
+        base_url=url,
+        requests_per_minute=100_000,
     )
-    result = runner.sync(
-        pipeline,
-        for_destination(pipeline, make_source),
-        full_refresh=True,
-        destination_session=destination_session(pipeline, path),
-    )
-    return summary(result, where, vendor)
+    result = runner.sync(prepared, full_refresh=True)
+    return summary(result, prepared.where, vendor)
 
 
 def spend_summary(duckdb_path: str) -> str:
@@ -80,7 +77,8 @@ def spend_summary(duckdb_path: str) -> str:
         lines = ["StackSpend spend by provider (USD):"]
         for provider, spend, count in db.execute(SPEND_BY_PROVIDER).fetchall():
             lines.append(f"  {provider:<12} {spend:>14,.2f}  ({count:,} line items)")
-        lines.append(f"  credits      {db.execute(CREDITS).fetchone()[0]:>14,.2f}")
+        credits = (db.execute(CREDITS).fetchone() or (0,))[0]
+        lines.append(f"  credits      {credits:>14,.2f}")
         open_by_severity = db.execute(OPEN_ANOMALIES).fetchall()
         lines.append(
             "Open anomalies: " + ", ".join(f"{n} {severity}" for severity, n in open_by_severity)

@@ -10,7 +10,7 @@ import re
 import socket
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -32,13 +32,6 @@ DEFAULT_DUCKDB_PATH = "costsync.duckdb"
 # instead, so a sync's peak memory does not grow with the rows per window.
 DUCKDB_MEMORY_LIMIT = "80MB"
 
-# BigQuery layout: partitions and clusters that match how the tables are queried.
-BIGQUERY_HINTS: dict[str, dict[str, Any]] = {
-    "line_items": {"partition": "usage_date", "cluster": ["provider_type", "project_id"]},
-    "daily_rollups": {"partition": "date"},
-    "anomalies": {"partition": "detected_date"},
-    "spending_breakdown": {"cluster": ["provider_id"]},
-}
 # How each destination names a stored row: a merge keeps the last staged row per key.
 ROW_IDS = {"duckdb": "rowid", "postgres": "ctid"}
 _CREDENTIALS_HELP = {
@@ -59,7 +52,7 @@ def destination_for(name: str, duckdb_path: str | None) -> tuple[Any, str, str |
     DuckDB file raises `ConfigError`.
     """
     if name == "duckdb":
-        configured = dlt.secrets.get("destination.duckdb.credentials")
+        configured: Any = dlt.secrets.get("destination.duckdb.credentials")
         key = "--duckdb-path" if duckdb_path else "destination.duckdb.credentials"
         path = duckdb_path or (configured if isinstance(configured, str) else DEFAULT_DUCKDB_PATH)
         if "://" not in path:
@@ -94,37 +87,34 @@ def check_duckdb_path(key: str, path: str) -> str:
 def check_destination(destination: Any) -> None:
     """Resolve the destination's configuration now, so a missing credential is found
     before any API request; raises `ConfigError` naming what to set."""
-    credentials = destination.configuration(None, accept_partial=True).credentials
+    credentials = _credentials(destination)
     if credentials is None or not credentials.is_resolved():
         name = destination.destination_name
         how = _CREDENTIALS_HELP.get(name, f"destination.{name}.credentials")
         raise ConfigError(f"destination.{name}.credentials", f"are missing: set {how}")
 
 
-def for_destination(
-    pipeline: dlt.Pipeline, make_source: Callable[..., DltSource]
-) -> Callable[..., DltSource]:
-    """`make_source` with the hints of `pipeline`'s destination applied: BigQuery
-    partitions, and the merge that keeps one staged row per key by row id."""
-    name = pipeline.destination.destination_name
-    row_id = ROW_IDS.get(name)
-    client = pipeline.sql_client() if row_id else None
-
-    def make_destination_source(**arguments: Any) -> DltSource:
-        source = make_source(**arguments)
-        if name == "bigquery":
-            for resource_name, hints in BIGQUERY_HINTS.items():
-                if resource_name in source.resources:
-                    bigquery_adapter(source.resources[resource_name], **hints)
-        if row_id and client:
-            keep_one_staged_row(source, row_id, client)
-        return source
-
-    return make_destination_source
+def _credentials(destination: Any) -> Any:
+    """The destination's credentials as configured (None when there are none)."""
+    return destination.configuration(None, accept_partial=True).credentials
 
 
-def keep_bigquery_clustering(pipeline: dlt.Pipeline) -> None:
-    """Give `pipeline`'s BigQuery tables the clustering `BIGQUERY_HINTS` promise.
+def row_id_of(destination: str) -> str | None:
+    """How `destination` names a stored row (None: it has no such name)."""
+    return ROW_IDS.get(destination)
+
+
+def apply_bigquery_hints(source: DltSource, hints: Mapping[str, Mapping[str, Any]]) -> None:
+    """Give the source's resources their BigQuery layout (partition, cluster)."""
+    for resource_name, resource_hints in hints.items():
+        if resource_name in source.resources:
+            bigquery_adapter(source.resources[resource_name], **resource_hints)
+
+
+def keep_bigquery_clustering(
+    pipeline: dlt.Pipeline, hints: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """Give `pipeline`'s BigQuery tables the clustering their `hints` promise.
 
     dlt clusters a table only in the CREATE TABLE that makes it, so a table made
     before (by an older costsync, or by hand) would keep whatever it has.
@@ -139,8 +129,8 @@ def keep_bigquery_clustering(pipeline: dlt.Pipeline) -> None:
 
     with pipeline.sql_client() as client:
         bigquery = client.native_connection
-        for name, hints in BIGQUERY_HINTS.items():
-            fields = hints.get("cluster")
+        for name, table_hints in hints.items():
+            fields = table_hints.get("cluster")
             if not fields or name not in pipeline.default_schema.tables:
                 continue
             try:
@@ -179,12 +169,11 @@ def keep_one_staged_row(source: DltSource, row_id: str, client: SqlClientBase[An
         if disposition.get("strategy") != "delete-insert" or disposition.get("source_filter"):
             continue
         with client.with_staging_dataset():
-            staging_table = client.make_qualified_table_name(table["name"])
+            staging_table = client.make_qualified_table_name(resource.name)
         group_by = ", ".join(map(client.escape_column_name, keys))
         last_rows = f"{row_id} IN (SELECT max({row_id}) FROM {staging_table} GROUP BY {group_by})"
-        resource.apply_hints(
-            write_disposition={**disposition, "deduplicated": True, "source_filter": last_rows}
-        )
+        merge: Any = {**disposition, "deduplicated": True, "source_filter": last_rows}
+        resource.apply_hints(write_disposition=merge)
 
 
 class DatasetBusyError(RuntimeError):
@@ -245,7 +234,7 @@ def _postgres_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
     names the sync (application_name), held until the sync ends."""
     import psycopg2
 
-    credentials = pipeline.destination.configuration(None, accept_partial=True).credentials
+    credentials: Any = _credentials(pipeline.destination)
     key = int.from_bytes(
         hashlib.sha256(f"costsync:{pipeline.dataset_name}".encode()).digest()[:8],
         "big",
@@ -312,7 +301,7 @@ def duckdb_session(path: str | None) -> Iterator[Any]:
 def connect_duckdb(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection to the DuckDB file at `path`, or `WarehouseBusyError` when another
     process holds it (DuckDB allows one writing process)."""
-    config = {"memory_limit": DUCKDB_MEMORY_LIMIT} if not read_only else {}
+    config: dict[str, Any] = {"memory_limit": DUCKDB_MEMORY_LIMIT} if not read_only else {}
     try:
         return duckdb.connect(path, read_only=read_only, config=config)
     except duckdb.IOException as error:

@@ -12,21 +12,20 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dlt
-from dlt.common.destination.reference import TDestinationReferenceArg
 from dlt.sources import DltSource
 
+from pipelines.assembly import Prepared
 from sources.shared import lookahead
 from sources.shared.progress import LoadScope, SyncProgress
 
-SourceFactory = Callable[..., DltSource]
 RUN_RECORD = "costsync_runs.json"
 
 
@@ -51,59 +50,47 @@ class SyncResult:
     verification: dict[str, Any] = field(default_factory=dict)
 
 
-def make_pipeline(
-    pipeline_name: str,
-    destination: TDestinationReferenceArg,
-    dataset_name: str | None = None,
-    pipelines_dir: str | None = None,
-) -> dlt.Pipeline:
-    """The dlt pipeline for one vendor; its dataset defaults to the pipeline's name."""
-    return dlt.pipeline(
-        pipeline_name=pipeline_name,
-        destination=destination,
-        dataset_name=dataset_name or pipeline_name,
-        pipelines_dir=pipelines_dir,
-    )
-
-
 def sync(
-    pipeline: dlt.Pipeline,
-    make_source: SourceFactory,
+    prepared: Prepared,
     resources: list[str] | None = None,
     full_refresh: bool = False,
     progress: SyncProgress | None = None,
-    location: dict[str, str] | None = None,
-    destination_session: AbstractContextManager[Any] | None = None,
 ) -> SyncResult:
-    """Load every planned window of `make_source(...)`'s resources into `pipeline`.
+    """Load every planned window of the prepared vendor's resources, one load each.
 
-    `make_source(load=...)` is called once per load, with that load's `LoadScope`;
-    the first call checks the configuration, before any request.
-    `location` (e.g. the DuckDB path) is remembered for `costsync status`.
-    `destination_session` is entered, after the pipeline's own lock, for the
-    loads; a destination it yields (e.g. one holding a DuckDB connection)
-    replaces the pipeline's for them.
+    `prepared.source(load=...)` is made once per load, with that load's
+    `LoadScope`; the first one checks the configuration, before any request.
+    The loads run inside `prepared.session()`, after the pipeline's own lock.
 
     Raises:
         PipelineBusyError: another sync of this pipeline is running.
     """
+    pipeline = prepared.pipeline
     progress = progress or SyncProgress()
     started = time.monotonic()
     first_scope = LoadScope(resume_only=False, max_windows=1, progress=progress)
-    first = _select(make_source(load=first_scope), resources)
-    with pipeline_lock(pipeline), destination_session or nullcontext() as destination:
+    first = _select(prepared.source(load=first_scope), resources)
+    with pipeline_lock(pipeline), prepared.session() as destination:
         _finish_interrupted_load(pipeline, destination)
         try:
             loads = _load_windows(
-                pipeline, destination, first, first_scope, make_source, resources, full_refresh
+                prepared, destination, first, first_scope, resources, full_refresh
             )
         finally:
             lookahead.stop_all()
-    result = SyncResult(
+    result = _result(pipeline, progress, list(first.selected_resources), loads, started)
+    record_run(pipeline, result, prepared.location)
+    return result
+
+
+def _result(
+    pipeline: dlt.Pipeline, progress: SyncProgress, resources: list[str], loads: int, started: float
+) -> SyncResult:
+    return SyncResult(
         pipeline_name=pipeline.pipeline_name,
         destination=pipeline.destination.destination_name,
         dataset_name=pipeline.dataset_name,
-        rows={name: progress.rows.get(name, 0) for name in first.selected_resources},
+        rows={name: progress.rows.get(name, 0) for name in resources},
         requests=progress.stats.requests,
         retries=progress.stats.retries,
         rate_limited=progress.stats.rate_limited,
@@ -112,8 +99,6 @@ def sync(
         positions=positions(pipeline),
         verification=progress.verification,
     )
-    record_run(pipeline, result, location or {})
-    return result
 
 
 def last_verification(pipeline: dlt.Pipeline) -> dict[str, Any]:
@@ -180,19 +165,23 @@ def last_run(pipeline: dlt.Pipeline) -> dict[str, Any] | None:
 
 
 def _load_windows(
-    pipeline: dlt.Pipeline,
+    prepared: Prepared,
     destination: Any,
     first: DltSource,
     first_scope: LoadScope,
-    make_source: SourceFactory,
     resources: list[str] | None,
     full_refresh: bool,
 ) -> int:
-    pipeline.run(first, destination=destination, refresh="drop_resources" if full_refresh else None)
+    pipeline = prepared.pipeline
+    if full_refresh:
+        pipeline.run(first, destination=destination, refresh="drop_resources")
+    else:
+        pipeline.run(first, destination=destination)
     loads = 1
     later_scope = replace(first_scope, resume_only=True)
     while first_scope.progress.has_pending:
-        pipeline.run(_select(make_source(load=later_scope), resources), destination=destination)
+        source = _select(prepared.source(load=later_scope), resources)
+        pipeline.run(source, destination=destination)
         loads += 1
     return loads
 

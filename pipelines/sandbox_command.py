@@ -6,13 +6,13 @@ import argparse
 from datetime import UTC, datetime, timedelta
 
 from sandbox import levelfour, stackspend
-from sandbox.http import SandboxServer
+from sandbox.http import App, SandboxServer
 
 
 def command_sandbox(args: argparse.Namespace) -> int:
     """Serve StackSpend and LevelFour on one port and print how to point costsync at them."""
     today = datetime.now(UTC).date()
-    apps = [
+    apps: list[App] = [
         stackspend.StackSpendSandbox(
             start_date=today - timedelta(days=args.days - 1),
             end_date=today,

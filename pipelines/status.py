@@ -64,7 +64,8 @@ def row_counts(pipeline: dlt.Pipeline, tables: tuple[str, ...]) -> dict[str, int
         for table in tables:
             name = client.make_qualified_table_name(table)
             try:
-                counts[table] = client.execute_sql(f"SELECT COUNT(*) FROM {name}")[0][0]
+                found = client.execute_sql(f"SELECT COUNT(*) FROM {name}")
+                counts[table] = found[0][0] if found else None
             except DatabaseUndefinedRelation:
                 counts[table] = None
     return counts

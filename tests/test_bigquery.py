@@ -8,16 +8,13 @@ emulator end to end.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import partial
 
 import dlt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from pipelines.destinations import for_destination
-from sources.levelfour import levelfour_source
-from sources.stackspend import stackspend_source
+from pipelines.assembly import prepare
 from tests.conftest import Env
 
 
@@ -34,13 +31,11 @@ def pipelines(env: Env) -> Iterator[dict[str, dlt.Pipeline]]:
         DESTINATION__BIGQUERY__CREDENTIALS__PRIVATE_KEY=pem,
     )
     built = {}
-    for name, source in (("stackspend", stackspend_source), ("levelfour", levelfour_source)):
-        pipeline = dlt.pipeline(
-            name, destination="bigquery", dataset_name=name, pipelines_dir=str(env.pipelines_dir)
-        )
-        pipeline.extract(for_destination(pipeline, partial(source))())
-        pipeline.normalize()
-        built[name] = pipeline
+    for name in ("stackspend", "levelfour"):
+        prepared = prepare(name, "bigquery", pipelines_dir=str(env.pipelines_dir))
+        prepared.pipeline.extract(prepared.source())
+        prepared.pipeline.normalize()
+        built[name] = prepared.pipeline
     yield built
 
 

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from sources.levelfour.client import LevelFourClient
 from sources.levelfour.helpers import breakdown_table
 from sources.shared.arrow_json import MONEY, conform, may_misread_decimals
+from sources.shared.connection import Connection
 from sources.shared.errors import SchemaChangeError
 from sources.shared.retry import RetryPolicy
 from sources.stackspend.client import StackSpendClient
@@ -59,7 +60,7 @@ def envelope(rows: str) -> str:
 
 
 def stackspend() -> StackSpendClient:
-    return StackSpendClient(SS, "ss_key", 100_000, RetryPolicy(max_attempts=1))
+    return StackSpendClient(Connection(SS, "ss_key", 100_000, RetryPolicy(max_attempts=1)))
 
 
 def read_line_item(text: str) -> Decimal:
@@ -103,7 +104,9 @@ def read_breakdown(field: str) -> Callable[[str], Decimal]:
         other = "previous_cost" if field == "cost" else "cost"
         records = [item(**{field: 0, other: 1}), item(**{field: "AMOUNT", other: 1})]
         body = answer(records, total_pages=1, has_next=False).replace('"AMOUNT"', text)
-        client = LevelFourClient(L4, "l4_test_key", 100_000, RetryPolicy(max_attempts=1))
+        client = LevelFourClient(
+            Connection(L4, "l4_test_key", 100_000, RetryPolicy(max_attempts=1))
+        )
         with responses.RequestsMock() as mock:
             mock.get(f"{L4}/api/v1/spending/breakdown", body=body)
             (table,) = breakdown_table(client, "2025-01", {})
@@ -256,7 +259,7 @@ def test_raw_records_whose_costs_sum_beyond_decimal_38_18_are_refused() -> None:
     half = "60000000000000000000"
     records = [item(cost=half), item(cost=half)]
     body = answer(records, total_pages=1, has_next=False).replace(f'"{half}"', half)
-    client = LevelFourClient(L4, "l4_test_key", 100_000, RetryPolicy(max_attempts=1))
+    client = LevelFourClient(Connection(L4, "l4_test_key", 100_000, RetryPolicy(max_attempts=1)))
     with responses.RequestsMock() as mock:
         mock.get(f"{L4}/api/v1/spending/breakdown", body=body)  # raw, then table
         with pytest.raises(SchemaChangeError, match="field 'cost' is 120000000000000000000"):
@@ -267,7 +270,7 @@ def test_raw_records_summed_to_the_largest_amount_stay_exact() -> None:
     records = [item(cost=1), item(cost="COST")]
     body = answer(records, total_pages=1, has_next=False)
     body = body.replace('"COST"', "99999999999999999998.999999999999999999")
-    client = LevelFourClient(L4, "l4_test_key", 100_000, RetryPolicy(max_attempts=1))
+    client = LevelFourClient(Connection(L4, "l4_test_key", 100_000, RetryPolicy(max_attempts=1)))
     with responses.RequestsMock() as mock:
         mock.get(f"{L4}/api/v1/spending/breakdown", body=body)
         (table,) = breakdown_table(client, "2025-01", {})

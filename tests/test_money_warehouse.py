@@ -25,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sources.shared.arrow_json import MONEY, conform, dlt_columns
+from sources.shared.connection import Connection
 from sources.shared.errors import AmountError
 from sources.stackspend.client import StackSpendClient
 from sources.stackspend.settings import LINE_ITEMS_SCHEMA
@@ -116,7 +117,7 @@ def served_page() -> pa.Table:
         LINE_ITEM.replace("li_01hxe5", f"li_{n}").replace("AMOUNT", text)
         for n, text in enumerate(WRITTEN)
     )
-    client = StackSpendClient(SS, "ss_key", 100_000)
+    client = StackSpendClient(Connection(SS, "ss_key", 100_000))
     with responses.RequestsMock() as mock:
         mock.get(f"{SS}/api/v1/public/line-items", body=envelope(rows))
         page = client.line_items_page(date(2025, 1, 15), date(2025, 1, 15))

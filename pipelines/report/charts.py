@@ -39,12 +39,14 @@ def chart_html(figure: go.Figure, chart_id: str) -> str:
         legend={"orientation": "h", "y": -0.18},
         font={"family": "system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"},
     )
-    return figure.to_html(
-        full_html=False,
-        include_plotlyjs=False,
-        div_id=chart_id,
-        config=PLOTLY_CONFIG,
-        default_height=f"{HEIGHT}px",
+    return str(
+        figure.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=chart_id,
+            config=PLOTLY_CONFIG,
+            default_height=f"{HEIGHT}px",
+        )
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from pipelines.report.datasets import Datasets, VendorDataset
 from pipelines.report.warehouse import Warehouse
@@ -386,13 +387,13 @@ def stackspend_figures(warehouse: Warehouse, source: VendorDataset) -> StackSpen
         figures.anomalies = [Anomaly(*row) for row in warehouse.rows(ANOMALIES.format(**sql))]
         figures.anomaly_totals = AnomalyTotals(*warehouse.rows(ANOMALY_TOTALS.format(**sql))[0])
     if source.has("line_items") and source.has("daily_rollups"):
-        sql = RECONCILIATION_BY_DAY.format(**names)
-        figures.reconciliation = [ReconciledDay(*row) for row in warehouse.rows(sql)]
+        by_day = RECONCILIATION_BY_DAY.format(**names)
+        figures.reconciliation = [ReconciledDay(*row) for row in warehouse.rows(by_day)]
     return figures
 
 
 def _line_item_figures(warehouse: Warehouse, figures: StackSpendFigures, table: str) -> None:
-    def query(sql: str, **names: str) -> list[tuple]:
+    def query(sql: str, **names: str) -> list[tuple[Any, ...]]:
         return warehouse.rows(sql.format(line_items=table, **names))
 
     period = query(PERIOD)[0]

@@ -53,7 +53,7 @@ def write(data: ReportData, output: Path) -> int:
 
 def plotly_js() -> str:
     """plotly.js from the plotly package, to inline in a `<script>` element."""
-    source = plotly.offline.get_plotlyjs()
+    source = str(plotly.offline.get_plotlyjs())
     # An inline script ends at the first "</script"; plotly.js has none, keep it so.
     return source.replace("</script", "<\\/script")
 

@@ -49,7 +49,7 @@ class DuckDBWarehouse(Warehouse):
         import duckdb
 
         try:
-            return self.connection.execute(sql).fetchall()
+            return list(self.connection.execute(sql).fetchall())
         except duckdb.Error as error:
             raise WarehouseUnavailable(
                 f"reading {self.where} failed: {_first_line(error)}"
@@ -75,7 +75,7 @@ class PostgresWarehouse(Warehouse):
         try:
             with self.connection.cursor() as cursor:
                 cursor.execute(sql)
-                return cursor.fetchall()
+                return list(cursor.fetchall())
         except psycopg2.Error as error:
             raise WarehouseUnavailable(
                 f"reading {self.where} failed: {_first_line(error)}"

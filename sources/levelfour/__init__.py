@@ -45,10 +45,10 @@ RAW_REFUSED = "LevelFour refuses format=raw for this key, so closed months are n
 @dlt.source(name="levelfour", max_table_nesting=0)
 def levelfour_source(
     api_key: str = dlt.secrets.value,
-    base_url: str = DEFAULT_BASE_URL,
-    requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE,
     start_period: str | None = None,
     end_period: str | None = None,
+    base_url: str = DEFAULT_BASE_URL,
+    requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE,
     reopen_months: int = DEFAULT_REOPEN_MONTHS,
     max_attempts: int = 10,
     backoff_seconds: float = 1.0,
@@ -59,15 +59,12 @@ def levelfour_source(
     checked before any request (a bad one raises `ConfigError`).
 
     Args:
-        api_key: a LevelFour API key (secret), starting l4_live_ or l4_test_.
-        base_url: the API's address; https:// unless the host is loopback.
-        requests_per_minute: the key's rate limit; requests are paced to it.
-        start_period, end_period: the months to load (YYYY-MM); default the 3 months
-            before the current one, to the current one (UTC).
-        reopen_months: closed months before the current one that every run replaces.
-        max_attempts, backoff_seconds, timeout_seconds: retries per request, the first
-            backoff (doubling), and how long to wait for one answer.
-        load: how much of a sync this load does (default: all of it, in one load).
+        api_key, base_url, requests_per_minute, max_attempts, backoff_seconds,
+            timeout_seconds: the key (secret, l4_live_ or l4_test_) and how to reach
+            the API with it.
+        start_period, end_period, reopen_months: the months each run reads (the README's
+            Configuration says how).
+        load: this load's part of a sync (default: all of it, in one load).
     """
     load = load or LoadScope()
     connection = checked_connection(

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from sources.shared.arrow_json import MONEY, TIMESTAMP, dlt_columns
-from sources.shared.replace import DELETED_COLUMN, RESTATED_COLUMN, ROW_KEY_COLUMN, ROW_KEY_FIELD
+from sources.shared.arrow_json import MONEY, TIMESTAMP
+from sources.shared.replace import (
+    DELETED_COLUMN,
+    RESTATED_COLUMN,
+    ROW_KEY_FIELD,
+    keyed_columns,
+)
 
 VENDOR = "LevelFour"
 KEY = "sources.levelfour"  # the config section
@@ -91,11 +96,4 @@ SPENDING_BREAKDOWN_SCHEMA = pa.schema(
 SPENDING_BREAKDOWN_KEY = ("period", *ITEM_KEY)
 # The table as loaded: the API's fields and the row key (see sources.shared.replace).
 SPENDING_BREAKDOWN_KEYED = SPENDING_BREAKDOWN_SCHEMA.append(ROW_KEY_FIELD)
-SPENDING_BREAKDOWN_COLUMNS = dlt_columns(
-    SPENDING_BREAKDOWN_KEYED,
-    period={"merge_key": True},
-    **{
-        DELETED_COLUMN: {"hard_delete": True},
-        ROW_KEY_COLUMN: {"primary_key": True},
-    },
-)
+SPENDING_BREAKDOWN_COLUMNS = keyed_columns(SPENDING_BREAKDOWN_KEYED, "period")

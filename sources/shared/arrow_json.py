@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -49,7 +50,7 @@ _WRAP_SUSPECT = (
 )
 
 
-def read_document(body: bytes, schema: pa.Schema, vendor: str, endpoint: str) -> dict[str, object]:
+def read_document(body: bytes, schema: pa.Schema, vendor: str, endpoint: str) -> dict[str, Any]:
     """Parse one JSON object with `schema` for the fields it names.
 
     Returns the top-level fields as Arrow scalars/arrays (one row). Fields the
@@ -114,19 +115,19 @@ def conform(table: pa.Table, target: pa.Schema, vendor: str, endpoint: str) -> p
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))
 
 
-def dlt_columns(schema: pa.Schema, **hints: dict[str, object]) -> TTableSchemaColumns:
+def dlt_columns(schema: pa.Schema, **hints: Mapping[str, object]) -> TTableSchemaColumns:
     """dlt column hints matching an Arrow schema; `hints` adds keys per column.
 
     Declaring every column up front means the warehouse types never depend on
     which page happens to arrive first.
     """
-    columns: TTableSchemaColumns = {}
+    columns: dict[str, Any] = {}
     for field in schema:
         column: dict[str, object] = {"name": field.name, "nullable": field.nullable}
         column.update(_dlt_type(field.type))
         column.update(hints.get(field.name, {}))
-        columns[field.name] = column  # type: ignore[assignment]
-    return columns
+        columns[field.name] = column
+    return cast(TTableSchemaColumns, columns)
 
 
 def _dlt_type(arrow_type: pa.DataType) -> dict[str, object]:
@@ -189,6 +190,7 @@ class _SentNumber(Decimal):
     """A JSON number read exactly, keeping its text as sent for messages."""
 
     __slots__ = ("text",)
+    text: str
 
     def __new__(cls, text: str) -> _SentNumber:
         number = super().__new__(cls, text)
@@ -198,7 +200,7 @@ class _SentNumber(Decimal):
 
 # Where a schema's DECIMAL fields are: a DECIMAL type, [plan] for a list, {name: plan}
 # for a struct (its DECIMAL-bearing fields only), None when there are none.
-_Plan = pa.DataType | list | dict | None
+_Plan: TypeAlias = "pa.DataType | list[_Plan] | dict[str, _Plan] | None"
 
 
 @cache
@@ -386,7 +388,7 @@ def _wrong(name: str, value: Any, expected: str) -> str:
 def _shown(value: Any) -> str:
     """`value` as the API sent it, cut to 60 characters."""
     if isinstance(value, _SentNumber):
-        shown = value.text
+        shown: str = value.text
     elif isinstance(value, Decimal):
         shown = str(value)
     else:

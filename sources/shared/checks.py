@@ -76,7 +76,7 @@ def check_int(key: str, value: Any, minimum: int, maximum: int | None = None) ->
         raise ConfigError(
             key, f"must be an integer from {minimum} to {maximum:,} (got {_shown(value)})"
         )
-    return value
+    return int(value)
 
 
 def check_seconds(key: str, value: Any, allow_zero: bool, maximum: float = 3600.0) -> float:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Hashable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pyarrow as pa
 
@@ -54,7 +54,7 @@ class ReadAhead:
                 return
             if isinstance(item, _Failure):
                 raise item.error
-            yield item  # type: ignore[misc]
+            yield cast(pa.Table, item)
 
     def stop(self) -> None:
         """Abandon the read-ahead and let its thread end."""

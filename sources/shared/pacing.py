@@ -57,13 +57,11 @@ class RateLimiter:
         self._recent: deque[Ticket] = deque(maxlen=requests_per_minute)
         self._due: float | None = None  # when the last request was due on the even timeline
         self._lock = threading.Lock()
-        self.waited_seconds = 0.0
 
     def acquire(self) -> Ticket:
         """Block until the next request may be sent; `release` the ticket when answered."""
         with self._lock:
             while (delay := self._delay(self._clock())) > 0:
-                self.waited_seconds += delay
                 self._sleep(delay)
             ticket = Ticket(self._clock())
             self._recent.append(ticket)
@@ -77,7 +75,6 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         """Hold every caller back `seconds` from now (the server asked us to wait)."""
         with self._lock:
-            self.waited_seconds += seconds
             self._sleep(seconds)
 
     def _slot(self, sent: float) -> float:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator, MutableMapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import pyarrow as pa
 
@@ -86,7 +86,7 @@ class Paginator(ABC):
         if self.pages > self.max_pages:
             self.fail(f"{self.pages} pages and still more, more than the query can hold")
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str) -> NoReturn:
         """Stop: the paging cannot be followed safely."""
         message = f"{self.context}: {reason}" if self.context else reason
         raise PagingError(self.vendor, self.endpoint, 200, message)
@@ -117,14 +117,15 @@ class CursorPaginator(Paginator):
         if not page.has_more:
             return
         self._count()
-        if not page.next_cursor:
-            self.fail("has_more is true but no next_cursor")
-        if page.next_cursor in self._seen:
-            self.fail("next_cursor repeats an earlier one (a paging loop)")
         if self._empty >= MAX_EMPTY_PAGES:
             self.fail(f"{self._empty} pages in a row brought no rows but said has_more")
-        self._seen.add(page.next_cursor)
-        self.cursor = page.next_cursor
+        cursor = page.next_cursor
+        if not cursor:
+            self.fail("has_more is true but no next_cursor")
+        elif cursor in self._seen:
+            self.fail("next_cursor repeats an earlier one (a paging loop)")
+        self._seen.add(cursor)
+        self.cursor = cursor
 
     def update_request(self, params: Params) -> None:
         params[self.cursor_param] = self.cursor

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
-from sources.shared.paging import CursorPaginator
+from sources.shared.paging import CursorPage, CursorPaginator
 
-P = TypeVar("P")
+P = TypeVar("P", bound=CursorPage)
 Peek = Callable[[bytes], None]
 Fetch = Callable[[str | None, Peek], P]
 

@@ -21,14 +21,12 @@ class RequestStats:
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
-    by_endpoint: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, endpoint: str) -> None:
         """Record one request sent to `endpoint` (safe from several threads)."""
         with self._lock:
             self.requests += 1
-            self.by_endpoint[endpoint] = self.by_endpoint.get(endpoint, 0) + 1
 
 
 @dataclass

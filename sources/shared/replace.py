@@ -21,6 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from dlt.common.schema.typing import TTableSchemaColumns
+
+from sources.shared.arrow_json import dlt_columns
 
 if TYPE_CHECKING:
     from sources.shared.windows import Window
@@ -90,6 +93,19 @@ def replace_keys(
         yield keyed
     yield from replacement.emptied(
         keys, set(pc.unique(table.column(replacement.column)).to_pylist())
+    )
+
+
+def keyed_columns(schema: pa.Schema, merge_key: str) -> TTableSchemaColumns:
+    """dlt column hints of a table replaced by `merge_key` whose rows carry
+    `ROW_KEY_COLUMN` (its primary key) and `DELETED_COLUMN` (markers)."""
+    return dlt_columns(
+        schema,
+        **{
+            merge_key: {"merge_key": True},
+            DELETED_COLUMN: {"hard_delete": True},
+            ROW_KEY_COLUMN: {"primary_key": True},
+        },
     )
 
 

@@ -74,18 +74,11 @@ def stackspend_source(
     value is checked before any request (a bad one raises `ConfigError`).
 
     Args:
-        api_key: a StackSpend API key (secret) with the read scopes of the resources loaded.
-        base_url: the API's address; https:// unless the host is loopback.
-        requests_per_minute: the key's rate limit; requests are paced to it.
-        start_date, end_date: the days to load (YYYY-MM-DD); default the 90 days to today.
-        lookback_days: days up to the last loaded day that every run reads again.
-        anomaly_lookback_days: days before the newest anomaly that every run reads again.
-        window_days: days per request window; progress is committed after each window.
-        verify_days: days up to the newest synced day whose rollups every run checks for
-            restatements (default: the whole synced range; 0: none).
-        max_attempts, backoff_seconds, timeout_seconds: retries per request, the first
-            backoff (doubling), and how long to wait for one answer.
-        load: how much of a sync this load does (default: all of it, in one load).
+        api_key, base_url, requests_per_minute, max_attempts, backoff_seconds,
+            timeout_seconds: the key (secret) and how to reach the API with it.
+        start_date, end_date, lookback_days, anomaly_lookback_days, window_days,
+            verify_days: what each run reads (the README's Configuration says how).
+        load: this load's part of a sync (default: all of it, in one load).
     """
     load = load or LoadScope()
     connection = checked_connection(
@@ -118,10 +111,11 @@ def line_items(
     state = dlt.current.resource_state()
     plan, ledger = DayPlan(state), LineItemLedger(state, sync.now)
     windows = planned(plan, sync, load)
-    snapshot = verifier.check(plan) if not load.resume_only else None
-    if snapshot is not None:
-        changed = ledger.changed(snapshot, verifier.horizon(plan))
-        ledger.expect(snapshot, changed)
+    check = verifier.check(plan) if not load.resume_only else None
+    snapshot = check.rollups if check else None
+    if check is not None:
+        changed = ledger.changed(check.rollups, check.days)
+        ledger.expect(check.rollups, changed)
         plan.add_days(changed, sync.window_days)
         verifier.found(changed, reread=changed)
         windows = plan.pending()
@@ -157,15 +151,15 @@ def daily_rollups(
     plan, ledger = DayPlan(state), RollupLedger(state)
     windows = planned(plan, sync, load)
     replacement = Replacement(DAILY_ROLLUPS_KEYED, "date", day_keys, row_key=DAILY_ROLLUPS_KEY)
-    snapshot = verifier.check(plan) if not load.resume_only else None
-    if snapshot is not None:
-        changed, unrecorded = ledger.changed(snapshot, verifier.horizon(plan), skip=windows)
+    check = verifier.check(plan) if not load.resume_only else None
+    if check is not None:
+        changed, unrecorded = ledger.changed(check.rollups, check.days, skip=windows)
         verifier.found(changed)
         days = sorted({*changed, *unrecorded})
-        rows = snapshot.rows_of(days)
+        rows = check.rollups.rows_of(days)
         load.progress.add_rows("daily_rollups", rows.num_rows)
         yield from replace_keys(replacement, rows, days)
-        ledger.record(snapshot, days)
+        ledger.record(check.rollups, days)
 
     def complete(window: Window, days: list[date]) -> None:
         plan.complete(window, days)

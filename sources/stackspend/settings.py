@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import pyarrow as pa
+from dlt.common.schema.typing import TWriteDispositionConfig
 
 from sources.shared.arrow_json import MONEY, TIMESTAMP, dlt_columns
-from sources.shared.replace import DELETED_COLUMN, RESTATED_COLUMN, ROW_KEY_COLUMN, ROW_KEY_FIELD
+from sources.shared.replace import (
+    DELETED_COLUMN,
+    RESTATED_COLUMN,
+    ROW_KEY_FIELD,
+    keyed_columns,
+)
 
 VENDOR = "StackSpend"
 KEY = "sources.stackspend"  # the config section
@@ -128,25 +134,19 @@ LINE_ITEMS_COLUMNS = dlt_columns(
 )
 # The table as loaded: the API's fields and the row key (see sources.shared.replace).
 DAILY_ROLLUPS_KEYED = DAILY_ROLLUPS_SCHEMA.append(ROW_KEY_FIELD)
-DAILY_ROLLUPS_COLUMNS = dlt_columns(
-    DAILY_ROLLUPS_KEYED,
-    date={"merge_key": True},
-    **{
-        DELETED_COLUMN: {"hard_delete": True},
-        ROW_KEY_COLUMN: {"primary_key": True},
-    },
-)
+DAILY_ROLLUPS_COLUMNS = keyed_columns(DAILY_ROLLUPS_KEYED, "date")
 ANOMALIES_COLUMNS = dlt_columns(ANOMALIES_SCHEMA, id={"primary_key": True})
 
 
-MERGE = {"disposition": "merge", "strategy": "delete-insert"}
+MERGE: TWriteDispositionConfig = {"disposition": "merge", "strategy": "delete-insert"}
 # Re-read days are replaced whole, and a line item the API moved to a re-read day
 # leaves its old day. dlt's default for a primary key plus a merge key is
 # `EXISTS (... d.id = s.id OR d.usage_date = s.usage_date)`, which DuckDB and
 # Postgres can only run as a nested loop; one IN over the ids to replace (the
 # loaded ones, and every id on the re-read days) runs as a hash semi-join.
-LINE_ITEMS_MERGE = {
-    **MERGE,
+LINE_ITEMS_MERGE: TWriteDispositionConfig = {
+    "disposition": "merge",
+    "strategy": "delete-insert",
     "destination_scope": (
         "id IN (SELECT id FROM {staging_table} UNION ALL SELECT id FROM {table}"
         " WHERE usage_date IN (SELECT usage_date FROM {staging_table}))"

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import dlt
 import pyarrow as pa
@@ -119,7 +119,8 @@ class RollupLedger:
         """The days of `horizon` (outside the windows to `skip`, read anyway) whose
         rollups differ from those loaded, and those never recorded."""
         skipped = list(skip)
-        changed, unrecorded = [], []
+        changed: list[date] = []
+        unrecorded: list[date] = []
         for day in horizon.days():
             loaded = self._days.get(day.isoformat())
             if any(day in window for window in skipped) or loaded == snapshot.days[day].digest:
@@ -277,6 +278,13 @@ def horizon(
     return Window(first, synced_through)
 
 
+class Check(NamedTuple):
+    """What one resource verifies: its days, and the rollups read for them."""
+
+    days: Window
+    rollups: RollupSnapshot
+
+
 class Verifier:
     """Reads the rollups a sync verifies against, once for all its resources, and
     reports what was found (`progress.verification`, and the source state).
@@ -301,16 +309,17 @@ class Verifier:
         """The days of `plan`'s synced range this sync verifies (None: none)."""
         return horizon(plan.synced_from, plan.synced_through, self._sync.verify_days)
 
-    def check(self, plan: DayPlan) -> RollupSnapshot | None:
-        """The rollups to verify `plan`'s horizon against, read now (once for every
-        resource), or None: nothing to verify, or the key cannot read rollups."""
+    def check(self, plan: DayPlan) -> Check | None:
+        """The days of `plan` to verify and the rollups to verify them against, read now
+        (once for every resource); None: nothing to verify, or the key cannot read rollups."""
         days = self.horizon(plan)
         if days is None:
             return None
         snapshot = self._snapshot(Window(days.start, max(days.end, self._sync.end)))
-        if snapshot is not None:
-            self._widen(days)
-        return snapshot
+        if snapshot is None:
+            return None
+        self._widen(days)
+        return Check(days, snapshot)
 
     def found(self, changed: Iterable[date], reread: Iterable[date] = ()) -> None:
         """A resource found `changed` days and re-reads `reread`."""
