@@ -16,7 +16,7 @@ from sandbox.common import to_json
 from sandbox.http import Request, Response
 from sandbox.stackspend import ANOMALIES_PATH, LINE_ITEMS_PATH, StackSpendSandbox
 from tests.conftest import TODAY, Env
-from tests.test_stackspend_sync import START, counts, state_of
+from tests.stackspend.test_sync import START, counts, state_of
 from tests.warehouse import PostgresWarehouse, rows, table_exists
 
 Rewrite = Callable[[dict[str, Any]], dict[str, Any]]

@@ -21,9 +21,9 @@ from pipelines import dbt_demo
 from sandbox.stackspend import LINE_ITEMS_PATH
 from tests.bigquery_emulator import BigQueryEmulator
 from tests.conftest import TODAY, Env
+from tests.levelfour.test_sync import SYNCED
 from tests.test_crash_safety import killed_sync
 from tests.test_dbt import MODELS, api_totals, assert_built, assert_models_match, restate
-from tests.test_levelfour_sync import SYNCED
 from tests.warehouse import (
     ANOMALY_FIELDS,
     BREAKDOWN_FIELDS,

@@ -12,9 +12,9 @@ import pytest
 
 from tests.conftest import Env
 from tests.crash import LATER_CALLS, LEVELFOUR_POINTS, POINTS
-from tests.test_levelfour_sync import assert_matches
+from tests.levelfour.test_sync import assert_matches
+from tests.stackspend.test_sync import assert_warehouse_matches_api
 from tests.test_postgres import START
-from tests.test_stackspend_sync import assert_warehouse_matches_api
 from tests.warehouse import LINE_ITEM_FIELDS, PostgresWarehouse, truth_rows
 
 ROOT = Path(__file__).parent.parent

@@ -9,7 +9,7 @@ import pytest
 from sandbox.levelfour import LevelFourSandbox
 from sandbox.stackspend import StackSpendSandbox
 from tests.conftest import TODAY, Env
-from tests.test_levelfour_sync import FIELDS, month
+from tests.levelfour.test_sync import FIELDS, month
 from tests.warehouse import LINE_ITEM_FIELDS, table_rows, truth_rows
 
 DATA_END = TODAY - timedelta(days=10)

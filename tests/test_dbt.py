@@ -16,7 +16,7 @@ import pytest
 
 from pipelines import dbt_demo
 from tests.conftest import TODAY, Env
-from tests.test_levelfour_sync import SYNCED
+from tests.levelfour.test_sync import SYNCED
 from tests.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse, exact_sum
 
 START = TODAY - timedelta(days=20)

@@ -17,8 +17,8 @@ import pytest
 
 from sandbox.stackspend import LINE_ITEMS_PATH
 from tests.conftest import TODAY, Env, wait_until
-from tests.test_levelfour_sync import assert_matches
-from tests.test_stackspend_sync import START, assert_warehouse_matches_api, counts, state_of
+from tests.levelfour.test_sync import assert_matches
+from tests.stackspend.test_sync import START, assert_warehouse_matches_api, counts, state_of
 from tests.warehouse import ANOMALY_FIELDS, PostgresWarehouse, rows, table_rows, truth_rows
 
 ROOT = Path(__file__).parent.parent

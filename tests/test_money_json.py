@@ -30,7 +30,7 @@ from sources.shared.errors import SchemaChangeError
 from sources.shared.retry import RetryPolicy
 from sources.stackspend.client import StackSpendClient
 from sources.stackspend.settings import ANOMALIES_SCHEMA, DAILY_ROLLUPS_SCHEMA, LINE_ITEMS_SCHEMA
-from tests.test_levelfour_client import answer, item
+from tests.levelfour.test_client import answer, item
 
 SS = "https://api.stackspend.test"
 L4 = "https://api.levelfour.test"

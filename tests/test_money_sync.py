@@ -10,9 +10,9 @@ import requests
 
 from sandbox import levelfour, stackspend
 from tests.conftest import Env
-from tests.test_levelfour_sync import assert_matches
+from tests.levelfour.test_sync import assert_matches
+from tests.stackspend.test_sync import assert_warehouse_matches_api, counts, state_of
 from tests.test_postgres import assert_matches_api
-from tests.test_stackspend_sync import assert_warehouse_matches_api, counts, state_of
 from tests.warehouse import PostgresWarehouse
 
 REFUSED = (

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sandbox.stackspend import LINE_ITEMS_PATH
 from tests.conftest import TODAY, Env
-from tests.test_levelfour_sync import SYNCED
+from tests.levelfour.test_sync import SYNCED
 from tests.warehouse import (
     ANOMALY_FIELDS,
     BREAKDOWN_FIELDS,

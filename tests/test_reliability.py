@@ -12,8 +12,8 @@ import pytest
 from sandbox.http import Request, Response
 from sandbox.stackspend import LINE_ITEMS_PATH, StackSpendSandbox
 from tests.conftest import TODAY, Env, wait_until
+from tests.stackspend.test_sync import assert_warehouse_matches_api, counts, state_of
 from tests.test_crash_safety import killed_sync
-from tests.test_stackspend_sync import assert_warehouse_matches_api, counts, state_of
 from tests.warehouse import LINE_ITEM_FIELDS, table_rows, truth_rows
 
 BACKFILL_START = TODAY - timedelta(days=209)  # 210 days: seven 30-day windows
@@ -133,7 +133,7 @@ def test_two_pipelines_into_one_duckdb_file_take_turns(env: Env) -> None:
 
 
 def test_levelfour_fault_storm_still_loads_exact_data(env: Env) -> None:
-    from tests.test_levelfour_sync import assert_matches
+    from tests.levelfour.test_sync import assert_matches
 
     env.setenv(SOURCES__LEVELFOUR__TIMEOUT_SECONDS="0.5", SOURCES__LEVELFOUR__MAX_ATTEMPTS="12")
     env.levelfour.set_raw(True, page_size=10)  # many pages, many chances to fail

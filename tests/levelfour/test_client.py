@@ -19,7 +19,7 @@ from sources.shared.errors import (
 )
 from sources.shared.pacing import RateLimiter
 from sources.shared.retry import RetryPolicy
-from tests.test_stackspend_client import FakeClock
+from tests.stackspend.test_client import FakeClock
 
 BASE = "https://api.levelfour.test"
 URL = f"{BASE}/api/v1/spending/breakdown"
