@@ -33,6 +33,7 @@ from pipelines.destinations import (
     row_id_of,
 )
 from sources.registry import VENDORS
+from sources.shared.errors import ConfigError
 from sources.shared.vendor import VendorSpec
 
 
@@ -42,20 +43,26 @@ class Prepared:
 
     Attributes:
         vendor: the vendor's record.
-        pipeline: the dlt pipeline (named after the vendor; its dataset too, by default).
+        workspace: the vendor's workspace this pipeline syncs, if any.
+        pipeline: the dlt pipeline (`<vendor>` or `<vendor>_<workspace>`; its dataset
+            too, by default).
         where: the destination in words, e.g. "duckdb /srv/costs.duckdb".
         duckdb_path: the DuckDB file, for DuckDB.
         arguments: source arguments every `source()` call gets (dates, keys, URLs...).
     """
 
     vendor: VendorSpec
+    workspace: str | None
     pipeline: dlt.Pipeline
     where: str
     duckdb_path: str | None = None
     arguments: dict[str, Any] = field(default_factory=dict)
 
     def source(self, **arguments: Any) -> DltSource:
-        """The vendor's source with this destination's hints applied."""
+        """The vendor's source with this destination's hints applied. Its configuration
+        comes from the pipeline's own section first (`[<pipeline>.sources.<vendor>]`,
+        a workspace's), then from `[sources.<vendor>]`."""
+        self.pipeline.activate()
         source = self.vendor.source(**{**self.arguments, **arguments})
         destination = self.pipeline.destination.destination_name
         if destination == "bigquery":
@@ -89,22 +96,28 @@ def prepare(
     dataset: str | None = None,
     pipelines_dir: str | None = None,
     duckdb_path: str | None = None,
+    workspace: str | None = None,
     **arguments: Any,
 ) -> Prepared:
-    """The vendor's pipeline on `destination` (duckdb, postgres, bigquery), checked.
+    """The pipeline of `vendor` (or of its `workspace`) on `destination` (duckdb,
+    postgres, bigquery), checked.
 
     `arguments` go to every source made (e.g. `start_date`, `api_key`); the rest
-    comes from dlt's configuration. Raises `ConfigError` for a DuckDB path that
-    cannot be a file, or missing destination credentials.
+    comes from dlt's configuration. Raises `ConfigError` for a workspace that is not
+    configured, a DuckDB path that cannot be a file, or missing destination credentials.
     """
     spec = VENDORS[vendor]
+    if workspace is not None and workspace not in spec.workspaces():
+        configured = ", ".join(spec.workspaces()) or "none"
+        raise ConfigError(
+            f"{spec.section}.workspaces",
+            f"lists no workspace {workspace!r} (configured: {configured}); add it there",
+        )
     dlt_destination, where, path = destination_for(destination, duckdb_path)
     check_destination(dlt_destination)
+    name = spec.pipeline_name(workspace)
     where_state: dict[str, Any] = {"pipelines_dir": pipelines_dir} if pipelines_dir else {}
     pipeline = dlt.pipeline(
-        pipeline_name=spec.name,
-        destination=dlt_destination,
-        dataset_name=dataset or spec.name,
-        **where_state,
+        pipeline_name=name, destination=dlt_destination, dataset_name=dataset or name, **where_state
     )
-    return Prepared(spec, pipeline, where, path, dict(arguments))
+    return Prepared(spec, workspace, pipeline, where, path, dict(arguments))

@@ -17,34 +17,22 @@ from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
 
-from dlt.common.configuration.exceptions import (
-    ConfigFieldMissingException,
-    ConfigValueCannotBeCoercedException,
-)
-from dlt.pipeline.exceptions import PipelineStepFailed
-
-from pipelines import memory, runner
-from pipelines.assembly import prepare
-from pipelines.console import ProgressLine, explain_api_error, summary
+from pipelines import memory, runner, sync_command
 from pipelines.destinations import (
     DEFAULT_DUCKDB_PATH,
     DESTINATIONS,
     DatasetBusyError,
     WarehouseBusyError,
 )
+from pipelines.sync_command import UsageError
 from sources.registry import VENDORS
 from sources.shared.checks import parse_day
-from sources.shared.errors import ApiError, ConfigError
-from sources.shared.progress import SyncProgress
-from sources.shared.vendor import VendorSpec
+from sources.shared.errors import ConfigError
+from sources.shared.vendor import VendorSpec, check_workspace
 
 EXIT_OK, EXIT_API, EXIT_INPUT = 0, 1, 2
 # A dataset becomes a schema name in every warehouse: keep it a plain identifier.
 DATASET_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-
-
-class UsageError(Exception):
-    """Bad command-line input (exit 2)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_sandbox(commands)
     _add_status(commands)
+    _add_check(commands)
     _add_report(commands)
     return parser
 
@@ -98,7 +87,18 @@ def _add_sync(commands: Any) -> None:
     sync.add_argument("--duckdb-path", help=f"DuckDB file; default {DEFAULT_DUCKDB_PATH}")
     sync.add_argument("--pipelines-dir", help="where dlt keeps pipeline state")
     sync.add_argument("--full-refresh", action="store_true", help="drop the tables and reload")
+    which = sync.add_mutually_exclusive_group()
+    which.add_argument("--workspace", type=_workspace, help="sync one configured workspace")
+    which.add_argument(
+        "--all-workspaces", action="store_true", help="sync every configured workspace at once"
+    )
     sync.set_defaults(handler=command_sync)
+
+
+def command_sync(args: argparse.Namespace) -> int:
+    """`costsync sync VENDOR ...`"""
+    _check_sync_args(args, VENDORS[args.vendor])
+    return sync_command.command_sync(args)
 
 
 def _add_demo(commands: Any) -> None:
@@ -121,6 +121,13 @@ def _add_sandbox(commands: Any) -> None:
     sandbox.set_defaults(handler=_lazy("pipelines.sandbox_command", "command_sandbox"))
 
 
+def _add_check(commands: Any) -> None:
+    check = commands.add_parser("check", help="which resources each workspace's key can read")
+    check.add_argument("vendor", choices=sorted(VENDORS))
+    check.add_argument("--workspace", type=_workspace, help="check one configured workspace")
+    check.set_defaults(handler=_lazy("pipelines.check", "command_check"))
+
+
 def _add_status(commands: Any) -> None:
     status = commands.add_parser("status", help="last runs, positions and row counts")
     status.add_argument("--pipelines-dir", help="where dlt keeps pipeline state")
@@ -140,36 +147,6 @@ def _add_report(commands: Any) -> None:
     )
     report.add_argument("--output", default="costsync_report.html", help="the HTML file to write")
     report.set_defaults(handler=_lazy("pipelines.report", "command_report"))
-
-
-def command_sync(args: argparse.Namespace) -> int:
-    """`costsync sync VENDOR ...`"""
-    vendor = VENDORS[args.vendor]
-    _check_sync_args(args, vendor)
-    prepared = prepare(
-        vendor.name,
-        args.destination,
-        args.dataset,
-        args.pipelines_dir,
-        args.duckdb_path,
-        **vendor.date_args(args.start_date, args.end_date),
-    )
-    line = ProgressLine(f"{vendor.name} → {prepared.where}")
-    try:
-        result = runner.sync(
-            prepared, args.resources, args.full_refresh, SyncProgress(listeners=[line])
-        )
-    except ConfigFieldMissingException as error:
-        raise _missing_config(error, vendor) from None
-    except ConfigValueCannotBeCoercedException as error:
-        rule = f"must be a {_type_name(error.hint)} (got {error.field_value!r})"
-        raise ConfigError(f"{vendor.section}.{error.field_name}", rule) from None
-    except PipelineStepFailed as failure:
-        line.clear()
-        return _fail(EXIT_API, _explain_failure(failure, vendor, args.resources))
-    line.clear()
-    print(summary(result, prepared.where, vendor))
-    return EXIT_OK
 
 
 def _check_sync_args(args: argparse.Namespace, vendor: VendorSpec) -> None:
@@ -200,23 +177,11 @@ def _check_sync_args(args: argparse.Namespace, vendor: VendorSpec) -> None:
         raise UsageError(f"--pipelines-dir {_quoted(args.pipelines_dir)} is not a folder")
 
 
-def _explain_failure(failure: PipelineStepFailed, vendor: VendorSpec, resources: Any) -> str:
-    cause = _root_cause(failure)
-    if isinstance(cause, ApiError):
-        return explain_api_error(cause, vendor, resources)
-    return f"{failure.step} step failed: {cause}"
-
-
-def _root_cause(error: BaseException) -> BaseException:
-    """The first ApiError or ConfigError in the chain, else the innermost error."""
-    seen: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and current not in seen:
-        if isinstance(current, ApiError | ConfigError):
-            return current
-        seen.append(current)
-        current = getattr(current, "exception", None) or current.__cause__ or current.__context__
-    return seen[-1]
+def _workspace(value: str) -> str:
+    try:
+        return check_workspace("--workspace", value)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(error.rule) from None
 
 
 def _resource_list(value: str) -> list[str]:
@@ -243,19 +208,6 @@ def _lazy(module: str, function: str) -> Any:
         return int(getattr(importlib.import_module(module), function)(args))
 
     return handler
-
-
-def _missing_config(error: ConfigFieldMissingException, vendor: VendorSpec) -> ConfigError:
-    field = (error.fields or ["api_key"])[0]
-    env = f"SOURCES__{vendor.name.upper()}__{field.upper()}"
-    where = "secrets.toml" if field == "api_key" else "config.toml"
-    return ConfigError(
-        f"{vendor.section}.{field}", f"is missing: set {env} or add it to .dlt/{where}"
-    )
-
-
-def _type_name(hint: Any) -> str:
-    return {int: "whole number", float: "number", bool: "true or false"}.get(hint, str(hint))
 
 
 def _quoted(value: str) -> str:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import sys
-import time
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, TextIO
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Column
 
 from pipelines.runner import SyncResult
 from sources.shared.errors import (
     AmountError,
     ApiError,
     AuthenticationError,
+    ConfigError,
     ForbiddenError,
     PagingError,
     PlanRestrictedError,
@@ -25,35 +29,57 @@ from sources.shared.progress import SyncProgress
 from sources.shared.vendor import VendorSpec
 
 
-class ProgressLine:
-    """Redraws one status line on a terminal; prints nothing when not a terminal."""
+class ProgressDisplay:
+    """One live line per sync on a terminal (rich's progress: width-aware, redrawn in
+    place), nothing when the stream is not a terminal (piped, cron).
 
-    def __init__(self, label: str, stream: TextIO = sys.stderr, every_seconds: float = 0.2) -> None:
-        self.label = label
-        self.stream = stream
-        self.enabled = stream.isatty()
-        self.every_seconds = every_seconds
-        self._drawn_at = 0.0
-        self._width = 0
+    Each line: the sync, a bar and windows done of planned, rows, requests and the
+    time left at the requests' pace.
 
-    def __call__(self, progress: SyncProgress) -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self._drawn_at < self.every_seconds:
-            return
-        self._drawn_at = now
-        parts = [f"{name} {progress.window.get(name, '')}".strip() for name in progress.window]
-        rows = sum(progress.rows.values())
-        requests = progress.stats.requests
-        line = f"{self.label}: {' | '.join(parts)} · {rows:,} rows · {requests} requests"
-        self.stream.write("\r" + line.ljust(self._width))
-        self.stream.flush()
-        self._width = len(line)
+        with ProgressDisplay() as display:
+            runner.sync(prepared, progress=SyncProgress(listeners=[display.track("acme")]))
+    """
 
-    def clear(self) -> None:
-        """Erase the line before the summary is printed."""
-        if self.enabled and self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
-            self.stream.flush()
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}", table_column=Column(no_wrap=True, ratio=2)),
+            BarColumn(bar_width=None, table_column=Column(ratio=1)),
+            TextColumn("{task.fields[detail]}", table_column=Column(no_wrap=True, ratio=3)),
+            console=self.console,
+            disable=not self.console.is_terminal,
+            transient=True,
+            expand=True,
+        )
+
+    def __enter__(self) -> ProgressDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def track(self, label: str) -> Callable[[SyncProgress], None]:
+        """A listener drawing one sync's line, labelled `label`."""
+        task = self.progress.add_task(label, total=None, detail="starting")
+
+        def draw(progress: SyncProgress) -> None:
+            done, planned = progress.windows
+            left = progress.seconds_left()
+            eta = f" · {_duration(left)} left" if left is not None else ""
+            detail = (
+                f"{done}/{planned} windows · {sum(progress.rows.values()):,} rows"
+                f" · {progress.stats.requests:,} requests{eta}"
+            )
+            self.progress.update(task, completed=done, total=planned or None, detail=detail)
+
+        return draw
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds + 0.5), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{rest:02d}" if hours else f"{minutes}:{rest:02d}"
 
 
 def summary(result: SyncResult, where: str, vendor: VendorSpec) -> str:
@@ -114,14 +140,33 @@ def _listed(days: list[str], what: str) -> str:
     return f"{len(days)} {what} ({shown})"
 
 
-def explain_api_error(error: ApiError, vendor: VendorSpec, resources: list[str] | None) -> str:
+def explain_api_error(
+    error: ApiError,
+    vendor: VendorSpec,
+    resources: list[str] | None,
+    workspace: str | None = None,
+) -> str:
     """One line: what the API refused, and how to fix it."""
-    cause = str(error)
-    return f"{cause} — {_fix(error, vendor, resources)}"
+    return f"{error} — {_fix(error, vendor, resources, workspace)}"
 
 
-def _fix(error: ApiError, vendor: VendorSpec, resources: list[str] | None) -> str:
-    key = f"{vendor.section}.api_key ({vendor.key_env})"
+def root_cause(error: BaseException) -> BaseException:
+    """The first ApiError or ConfigError in the chain, else the innermost error."""
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        if isinstance(current, ApiError | ConfigError):
+            return current
+        seen.append(current)
+        current = getattr(current, "exception", None) or current.__cause__ or current.__context__
+    return seen[-1]
+
+
+def _fix(
+    error: ApiError, vendor: VendorSpec, resources: list[str] | None, workspace: str | None
+) -> str:
+    section = f"{vendor.pipeline_name(workspace)}.{vendor.section}" if workspace else vendor.section
+    key = f"{section}.api_key ({vendor.key_env_of(workspace)})"
     if isinstance(error, ScopeError):
         return _scope_fix(error, vendor, resources)
     if isinstance(error, PlanRestrictedError):

@@ -9,6 +9,7 @@ import os
 import re
 import socket
 import sys
+import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -285,17 +286,58 @@ def duckdb_session(path: str | None) -> Iterator[Any]:
     Yields the destination that loads through that connection, or None for
     other destinations (`path` None). dlt would otherwise open the file for
     each step of each load, about fifteen times a load at tens of ms each.
-    The connection closes (and checkpoints) when the sync ends.
+    Syncs side by side in one process (workspaces) share the file: each gets a
+    cursor of its own on one database. The last to end closes it (a checkpoint).
     """
     if path is None or "://" in path:
         yield None
         return
-    with duckdb_writer_lock(path):
-        connection = connect_duckdb(path)
+    with _shared_duckdb(path) as database:
+        cursor = database.cursor()
         try:
-            yield dlt.destinations.duckdb(credentials=connection)
+            yield dlt.destinations.duckdb(credentials=cursor)
         finally:
-            connection.close()
+            cursor.close()
+
+
+class _SharedFile:
+    """A DuckDB file this process writes: its lock, its database, how many syncs use it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+        self.writer: AbstractContextManager[None] | None = None
+        self.database: duckdb.DuckDBPyConnection | None = None
+
+
+_files: dict[str, _SharedFile] = {}
+_files_lock = threading.Lock()
+
+
+@contextmanager
+def _shared_duckdb(path: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    with _files_lock:
+        shared = _files.setdefault(path, _SharedFile())
+    with shared.lock:
+        if shared.users == 0:
+            shared.writer = duckdb_writer_lock(path)
+            shared.writer.__enter__()
+            try:
+                shared.database = connect_duckdb(path)
+            except BaseException:
+                shared.writer.__exit__(None, None, None)
+                raise
+        shared.users += 1
+    try:
+        assert shared.database is not None
+        yield shared.database
+    finally:
+        with shared.lock:
+            shared.users -= 1
+            if shared.users == 0 and shared.database is not None and shared.writer is not None:
+                shared.database.close()
+                shared.writer.__exit__(None, None, None)
+                shared.database = None
 
 
 def connect_duckdb(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:

@@ -18,23 +18,29 @@ from sources.shared.vendor import VendorSpec
 
 
 def command_status(args: argparse.Namespace) -> int:
-    """Print what each vendor's pipeline has loaded; exit 0 even when none has run."""
+    """Print what each vendor's pipelines (one per workspace, when it has workspaces)
+    have loaded; exit 0 even when none has run."""
     pipelines_dir = args.pipelines_dir or get_dlt_pipelines_dir()
     for vendor in VENDORS.values():
-        print("\n".join(describe_pipeline(vendor, pipelines_dir, args.duckdb_path)))
+        workspaces: list[str | None] = [*vendor.workspaces()] or [None]
+        for workspace in workspaces:
+            name = vendor.pipeline_name(workspace)
+            print("\n".join(describe_pipeline(vendor, name, pipelines_dir, args.duckdb_path)))
     return 0
 
 
-def describe_pipeline(vendor: VendorSpec, pipelines_dir: str, duckdb_path: str | None) -> list[str]:
-    """Lines describing one vendor's pipeline in `pipelines_dir`."""
-    if not Path(pipelines_dir, vendor.name).is_dir():
-        return [f"{vendor.name}: never synced (no pipeline in {pipelines_dir})"]
-    record = _last_record(vendor, pipelines_dir)
+def describe_pipeline(
+    vendor: VendorSpec, name: str, pipelines_dir: str, duckdb_path: str | None
+) -> list[str]:
+    """Lines describing `vendor`'s pipeline `name` in `pipelines_dir`."""
+    if not Path(pipelines_dir, name).is_dir():
+        return [f"{name}: never synced (no pipeline in {pipelines_dir})"]
+    record = last_run(dlt.attach(name, pipelines_dir=pipelines_dir))
     if record is None:
-        return [f"{vendor.name}: no successful sync yet (pipeline in {pipelines_dir})"]
-    pipeline = _attach(vendor, pipelines_dir, record, duckdb_path)
+        return [f"{name}: no successful sync yet (pipeline in {pipelines_dir})"]
+    pipeline = _attach(name, pipelines_dir, record, duckdb_path)
     lines = [
-        f"{vendor.name}: last successful sync {record['finished_at']} → {record.get('where')},"
+        f"{name}: last successful sync {record['finished_at']} → {record.get('where')},"
         f" dataset {record['dataset_name']} ({record['requests']} requests, {record['seconds']} s)"
     ]
     counts: dict[str, int | None] | None = None
@@ -71,19 +77,14 @@ def row_counts(pipeline: dlt.Pipeline, tables: tuple[str, ...]) -> dict[str, int
     return counts
 
 
-def _last_record(vendor: VendorSpec, pipelines_dir: str) -> dict[str, Any] | None:
-    pipeline = dlt.attach(vendor.name, pipelines_dir=pipelines_dir)
-    return last_run(pipeline)
-
-
 def _attach(
-    vendor: VendorSpec, pipelines_dir: str, record: dict[str, Any], duckdb_path: str | None
+    name: str, pipelines_dir: str, record: dict[str, Any], duckdb_path: str | None
 ) -> dlt.Pipeline:
     destination_name = record["destination"]
     path = duckdb_path or record.get("duckdb_path")
     destination, _, _ = destination_for(destination_name, path)
     return dlt.attach(
-        vendor.name,
+        name,
         pipelines_dir=pipelines_dir,
         destination=destination,
         dataset_name=record["dataset_name"],

@@ -3,38 +3,50 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 import responses
+from rich.console import Console
 
-from pipelines.console import ProgressLine
+from pipelines.console import ProgressDisplay
 from sources.shared.progress import SyncProgress
 from tests.conftest import Env
 
 
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
+def terminal(width: int) -> tuple[Console, io.StringIO]:
+    screen = io.StringIO()
+    return Console(file=screen, force_terminal=True, width=width, color_system=None), screen
 
 
-def test_progress_line_shows_window_rows_and_requests_on_a_terminal() -> None:
-    terminal = Terminal()
-    line = ProgressLine("stackspend → duckdb", stream=terminal, every_seconds=0)
-    progress = SyncProgress(listeners=[line])
-    progress.reading("line_items", "2025-01-01..2025-01-30")
-    progress.stats.count("/api/v1/public/line-items")
-    progress.add_rows("line_items", 1000)
-    shown = terminal.getvalue().split("\r")[-1]
-    assert "line_items 2025-01-01..2025-01-30" in shown
-    assert "1,000 rows" in shown and "1 requests" in shown
-    line.clear()
-    assert terminal.getvalue().endswith("\r")
+def test_progress_shows_one_line_per_sync_within_the_terminal_width() -> None:
+    console, screen = terminal(width=100)
+    with ProgressDisplay(console) as display:
+        syncs = {}
+        for workspace in ("acme", "globex"):
+            syncs[workspace] = SyncProgress(listeners=[display.track(f"stackspend_{workspace}")])
+        for progress in syncs.values():
+            progress.stats.requests_per_minute = 60
+            progress.set_pending("line_items", 3)
+            progress.stats.count("/api/v1/public/line-items")
+            progress.add_rows("line_items", 1000)
+            progress.window_done("line_items")
+        display.progress.refresh()
+        drawn = screen.getvalue()
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "\n", drawn).replace("\r", "\n")
+    last = [line for line in plain.split("\n") if "stackspend_" in line][-2:]
+    assert {line.split()[0] for line in last} == {"stackspend_acme", "stackspend_globex"}
+    for line in last:
+        assert len(line.rstrip()) <= 100
+        assert "1/3 windows" in line and "1,000 rows" in line and "1 requests" in line
+        assert "0:02 left" in line  # 2 windows of 1 request at 60 a minute
 
 
-def test_progress_line_is_silent_when_piped() -> None:
+def test_progress_is_silent_when_piped() -> None:
     piped = io.StringIO()
-    progress = SyncProgress(listeners=[ProgressLine("x", stream=piped, every_seconds=0)])
-    progress.add_rows("line_items", 5)
+    console = Console(file=piped, force_terminal=False)
+    with ProgressDisplay(console) as display:
+        SyncProgress(listeners=[display.track("x")]).add_rows("line_items", 5)
     assert piped.getvalue() == ""
 
 

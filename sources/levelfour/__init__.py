@@ -20,6 +20,7 @@ from sources.levelfour.helpers import (
     breakdown_table,
     period_keys,
     period_range,
+    probe,
     raw_table,
 )
 from sources.levelfour.settings import (
@@ -181,5 +182,6 @@ SPEC = VendorSpec(
     resources=("spending_breakdown",),
     date_args=_periods,
     describe_state=_describe,
+    probe=probe,
     bigquery_hints={"spending_breakdown": {"cluster": ["provider_id"]}},
 )

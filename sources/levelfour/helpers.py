@@ -13,9 +13,12 @@ import pyarrow as pa
 from sources.levelfour.client import BreakdownPage, LevelFourClient
 from sources.levelfour.settings import (
     BREAKDOWN_PATH,
+    DEFAULT_BASE_URL,
+    DEFAULT_REQUESTS_PER_MINUTE,
     DEFAULT_START_MONTHS_AGO,
     ITEM_KEY,
     KEY,
+    KEY_PREFIXES,
     MAX_PAGES,
     SPENDING_BREAKDOWN_KEY,
     SPENDING_BREAKDOWN_SCHEMA,
@@ -26,7 +29,8 @@ from sources.levelfour.settings import (
 from sources.shared.arrow_json import conform
 from sources.shared.checks import MAX_MONTHS, check_int, parse_period
 from sources.shared.checksums import digest
-from sources.shared.errors import ApiError, ConfigError, PagingError, SchemaChangeError
+from sources.shared.connection import configured_connection
+from sources.shared.errors import ApiError, ConfigError, PagingError, SchemaChangeError, readable
 from sources.shared.paging import PageNumberPaginator, paginate, row_keys
 from sources.shared.replace import RESTATED_COLUMN
 from sources.shared.windows import Window, add_months
@@ -260,3 +264,18 @@ def period_range(start: str | None, end: str | None, reopen_months: int) -> Peri
 def period_keys(window: Window) -> list[str]:
     """The merge key values a month window covers: its period."""
     return [window.month]
+
+
+def probe(pipeline_name: str | None = None) -> dict[str, str | None]:
+    """Whether the configured key can read the breakdown: one request for one item."""
+    connection = configured_connection(
+        "levelfour", DEFAULT_BASE_URL, DEFAULT_REQUESTS_PER_MINUTE, pipeline_name, KEY_PREFIXES
+    )
+    client = LevelFourClient(connection)
+    query = {"format": "table", "page": 1, "page_size": 1}
+    return readable({"spending_breakdown": lambda: client.breakdown(current_period(), query)})
+
+
+def current_period() -> str:
+    """This month, as LevelFour names periods (YYYY-MM, UTC)."""
+    return datetime.now(UTC).strftime("%Y-%m")

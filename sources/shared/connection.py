@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import dlt
+from dlt.common.configuration import inject_section, known_sections, with_config
+from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
+
 from sources.shared.checks import (
     MAX_ATTEMPTS,
     MAX_REQUESTS_PER_MINUTE,
@@ -56,3 +60,42 @@ def checked_connection(
         ),
         timeout_seconds=check_seconds(f"{section}.timeout_seconds", timeout_seconds, False),
     )
+
+
+def configured_connection(
+    vendor: str,
+    base_url: str,
+    requests_per_minute: int,
+    pipeline_name: str | None = None,
+    key_prefixes: tuple[str, ...] = (),
+) -> Connection:
+    """The connection dlt's configuration gives `vendor` (section `sources.<vendor>`,
+    under `<pipeline_name>.` first when given, as a source of that pipeline reads it),
+    checked; `base_url` and `requests_per_minute` are the defaults."""
+
+    @with_config(sections=(known_sections.SOURCES, vendor))
+    def read(
+        api_key: str = dlt.secrets.value,
+        base_url: str = base_url,
+        requests_per_minute: int = requests_per_minute,
+        max_attempts: int = 10,
+        backoff_seconds: float = 1.0,
+        timeout_seconds: float = 60.0,
+    ) -> Connection:
+        section = f"{known_sections.SOURCES}.{vendor}"
+        return checked_connection(
+            section,
+            base_url,
+            api_key,
+            requests_per_minute,
+            max_attempts,
+            backoff_seconds,
+            timeout_seconds,
+            key_prefixes,
+        )
+
+    scope = ConfigSectionContext(
+        pipeline_name=pipeline_name, sections=(known_sections.SOURCES, vendor)
+    )
+    with inject_section(scope):
+        return read()

@@ -7,7 +7,7 @@ carry the server's own message. No error message ever contains an API key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 
 class CostsyncError(Exception):
@@ -160,3 +160,28 @@ def error_for(
     kind = ERRORS_BY_CODE.get(code or "") if status == 403 else None
     kind = kind or ERRORS_BY_STATUS.get(status) or (ServerError if status >= 500 else ApiError)
     return kind(vendor, endpoint, status, message or f"HTTP {status}", code=code)
+
+
+def refusal(error: ApiError) -> str:
+    """Why the API refused a key, in a few words."""
+    if isinstance(error, ScopeError):
+        return f"the key lacks scope {error.scope or error.code}"
+    if isinstance(error, PlanRestrictedError):
+        return "the workspace's plan has no API access"
+    if isinstance(error, ForbiddenError):
+        return "the key is revoked or deleted"
+    if isinstance(error, AuthenticationError):
+        return "the key is not accepted"
+    return str(error)
+
+
+def readable(requests: Mapping[str, Callable[[], object]]) -> dict[str, str | None]:
+    """Each request made once: None where the API answered, else why it refused."""
+    found: dict[str, str | None] = {}
+    for name, request in requests.items():
+        try:
+            request()
+            found[name] = None
+        except ApiError as error:
+            found[name] = refusal(error)
+    return found

@@ -7,6 +7,7 @@ typed `ApiError`, and how to decode a 200 body. This module does the rest.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import threading
@@ -59,7 +60,10 @@ class ApiSession:
         self.retry = connection.retry
         self.timeout_seconds = connection.timeout_seconds
         self.stats = stats or RequestStats()
+        self.stats.requests_per_minute = connection.requests_per_minute
         self._secrets = secret_forms((connection.api_key,))
+        # who is asking, without the key: syncs of several workspaces share one process
+        self.caller = (self.base_url, hashlib.sha256(connection.api_key.encode()).hexdigest()[:16])
         self._headers = {"User-Agent": "costsync", "Accept": "application/json", **auth_headers}
         self._session = session_for(self.base_url)
 

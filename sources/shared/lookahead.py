@@ -39,6 +39,7 @@ class ReadAhead:
 
     def __init__(self, read_window: Callable[[Window], Iterator[pa.Table]], window: Window) -> None:
         self.window = window
+        self.owner = threading.get_ident()  # the sync's thread: syncs side by side each stop theirs
         self._queue: queue.Queue[object] = queue.Queue(maxsize=MAX_TABLES_AHEAD)
         self._stopped = threading.Event()
         self._thread = threading.Thread(
@@ -96,9 +97,10 @@ def take(key: Hashable, window: Window) -> ReadAhead | None:
 
 
 def stop_all() -> None:
-    """Abandon every read-ahead (a sync ended or failed)."""
+    """Abandon every read-ahead this thread started (its sync ended or failed)."""
+    owner = threading.get_ident()
     with _lock:
-        pending = list(_pending.values())
-        _pending.clear()
+        mine = [key for key, ahead in _pending.items() if ahead.owner == owner]
+        pending = [_pending.pop(key) for key in mine]
     for read_ahead in pending:
         read_ahead.stop()

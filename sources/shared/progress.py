@@ -21,6 +21,7 @@ class RequestStats:
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
+    requests_per_minute: int | None = None  # the pace requests keep to
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, endpoint: str) -> None:
@@ -37,6 +38,7 @@ class SyncProgress:
     rows: dict[str, int] = field(default_factory=dict)
     window: dict[str, str] = field(default_factory=dict)
     pending_windows: dict[str, int] = field(default_factory=dict)
+    windows_done: dict[str, int] = field(default_factory=dict)
     stats: RequestStats = field(default_factory=RequestStats)
     listeners: list[Listener] = field(default_factory=list)
     verification: dict[str, Any] = field(default_factory=dict)
@@ -54,6 +56,26 @@ class SyncProgress:
     def set_pending(self, resource: str, windows: int) -> None:
         """`resource` has `windows` windows left after this load."""
         self.pending_windows[resource] = windows
+
+    def window_done(self, resource: str) -> None:
+        """`resource` read one more of its pending windows."""
+        self.windows_done[resource] = self.windows_done.get(resource, 0) + 1
+        self.pending_windows[resource] = max(0, self.pending_windows.get(resource, 1) - 1)
+        self._notify()
+
+    @property
+    def windows(self) -> tuple[int, int]:
+        """Windows committed so far, and planned in all (done + left), over all resources."""
+        done = sum(self.windows_done.values())
+        return done, done + sum(self.pending_windows.values())
+
+    def seconds_left(self) -> float | None:
+        """How long the windows left will take at the requests' pace (None: unknown)."""
+        done, planned = self.windows
+        rate = self.stats.requests_per_minute
+        if not done or not rate:
+            return None
+        return (planned - done) * (self.stats.requests / done) * 60.0 / rate
 
     @property
     def has_pending(self) -> bool:

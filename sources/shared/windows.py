@@ -285,6 +285,7 @@ def load_windows(
     """
     count = take_windows(windows, max_days)
     now, later = list(windows[:count]), list(windows[count:])
+    progress.set_pending(resource, len(windows))
     for window in now:
         upcoming = later[0] if later and window == now[-1] and read_ahead_key else None
         yield from _load_window(
@@ -321,6 +322,7 @@ def _load_window(
         yield _observed(concat(batch), reader.observe)
     yield from replacement.emptied(replacement.keys_of(window), seen)
     reader.complete(window, sorted(seen))
+    progress.window_done(resource)
 
 
 def _observed(table: pa.Table, observe: Callable[[pa.Table], None] | None) -> pa.Table:

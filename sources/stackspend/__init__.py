@@ -28,6 +28,7 @@ from sources.stackspend.helpers import (
     line_item_pages,
     mark_restated,
     planned,
+    probe,
     providers_with_costs,
     rollup_tables,
     rollups_of,
@@ -129,7 +130,7 @@ def line_items(
 
     reader = WindowReader(read, complete, ledger.observe)
     replacement = Replacement(LINE_ITEMS_SCHEMA, "usage_date", day_keys)
-    key = ("line_items", client.session.base_url)
+    key = ("line_items", client.session.caller)
     yield from load_windows(
         "line_items", windows, reader, replacement, load.progress, sync.load_days(load), key
     )
@@ -168,7 +169,7 @@ def daily_rollups(
     reader = WindowReader(
         lambda w: rollups_of(w, client, verifier.rollups), complete, ledger.observe
     )
-    key = ("daily_rollups", client.session.base_url)
+    key = ("daily_rollups", client.session.caller)
     yield from load_windows(
         "daily_rollups", windows, reader, replacement, load.progress, sync.load_days(load), key
     )
@@ -226,6 +227,7 @@ SPEC = VendorSpec(
     scopes=RESOURCE_SCOPES,
     date_args=_dates,
     describe_state=_describe,
+    probe=probe,
     bigquery_hints={
         "line_items": {"partition": "usage_date", "cluster": ["provider_type", "project_id"]},
         "daily_rollups": {"partition": "date"},

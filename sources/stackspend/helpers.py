@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sources.shared.arrow_json import conform
-from sources.shared.errors import PagingError
+from sources.shared.connection import configured_connection
+from sources.shared.errors import PagingError, readable
 from sources.shared.paging import CursorPaginator, Params, paginate
 from sources.shared.prefetch import prefetched_pages
 from sources.shared.replace import RESTATED_COLUMN
@@ -31,6 +32,8 @@ from sources.stackspend.settings import (
     ANOMALY_STATUSES,
     DAILY_ROLLUPS_KEY,
     DAILY_ROLLUPS_SCHEMA,
+    DEFAULT_BASE_URL,
+    DEFAULT_REQUESTS_PER_MINUTE,
     DEFAULT_START_DAYS_AGO,
     KEY,
     LINE_ITEMS_PATH,
@@ -326,3 +329,20 @@ def _within(table: pa.Table, column: str, window: Window) -> pa.Table:
     if pc.all(inside).as_py():
         return table
     return table.filter(inside)
+
+
+def probe(pipeline_name: str | None = None) -> dict[str, str | None]:
+    """Which resources the configured key can read: one small request each."""
+    connection = configured_connection(
+        "stackspend", DEFAULT_BASE_URL, DEFAULT_REQUESTS_PER_MINUTE, pipeline_name
+    )
+    client = StackSpendClient(connection)
+    now = datetime.now(UTC)
+    today = now.date()
+    return readable(
+        {
+            "line_items": lambda: client.line_items_page(today, today, {"limit": 1}),
+            "daily_rollups": lambda: client.daily_rollups(today, today, "provider"),
+            "anomalies": lambda: client.anomalies(format_since(now), {}, {"limit": 1}),
+        }
+    )
