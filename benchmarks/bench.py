@@ -39,7 +39,7 @@ BIN = Path(sys.executable).parent
 COSTSYNC = str(BIN / "costsync")
 DAYS = 90
 WINDOW_DAYS = 30  # costsync's default
-SECTIONS = ("throughput", "baseline", "pacing", "incremental", "money")
+SECTIONS = ("throughput", "baseline", "pacing", "incremental", "fanout", "money")
 KEY = "ss_demo_key"
 POSTGRES_URL = os.environ.get(
     "DESTINATION__POSTGRES__CREDENTIALS", "postgresql://postgres:@127.0.0.1:5432/test"
@@ -122,10 +122,16 @@ def sandbox(per_day: int, requests_per_minute: int | None = None) -> Iterator[Sa
 
 
 def timed_sync(
-    server: Sandbox, workdir: Path, *args: str, destination: str = "duckdb", rpm: int = 1_000_000
+    server: Sandbox,
+    workdir: Path,
+    *args: str,
+    destination: str = "duckdb",
+    rpm: int = 1_000_000,
+    extra_env: dict[str, str] | None = None,
 ) -> Run:
     """Run `costsync sync stackspend ...` as a child process and measure it."""
     env = {
+        **(extra_env or {}),
         **os.environ,
         "SOURCES__STACKSPEND__BASE_URL": server.url,
         "SOURCES__STACKSPEND__API_KEY": KEY,
@@ -375,6 +381,41 @@ def money(repeats: int = 200) -> None:
     print(f"  per 1M items    {ms['scan']:>12.2f} s    of guard scans (1,000 pages)")
 
 
+def fanout(workspaces: int = 4, rate: int = 120, per_day: int = 1_000, days: int = 30) -> None:
+    """N workspaces, each its own key at `rate` requests a minute: one alone, then all
+    side by side with --all-workspaces; the limit is per key, so side by side should
+    take about as long as one."""
+    print(f"\n## Fan-out: {workspaces} workspaces, {rate} requests/minute per key")
+    names = [f"w{n}" for n in range(1, workspaces + 1)]
+    env = {"SOURCES__STACKSPEND__WORKSPACES": json.dumps(names)}
+    args = ("--start-date", (_today() - timedelta(days=days - 1)).isoformat())
+    with sandbox(per_day, requests_per_minute=rate) as server:
+        for name in names:
+            key = f"ss_bench_{name}"
+            server.admin("keys", {"key": key})
+            env[f"STACKSPEND_{name.upper()}__SOURCES__STACKSPEND__API_KEY"] = key
+        with tempfile.TemporaryDirectory() as workdir:
+            one = timed_sync(
+                server, Path(workdir), *args, "--workspace", names[0], rpm=rate, extra_env=env
+            )
+        with tempfile.TemporaryDirectory() as workdir:
+            every = timed_sync(
+                server, Path(workdir), *args, "--all-workspaces", rpm=rate, extra_env=env
+            )
+    print(
+        f"  one workspace    {one.seconds:>9.1f} s, {one.requests:,} requests,"
+        f" {one.rate_limited} 429s"
+    )
+    print(
+        f"  all {workspaces} at once    {every.seconds:>9.1f} s, {every.requests:,} requests,"
+        f" {every.rate_limited} 429s"
+    )
+    print(
+        f"  side by side ÷ one {every.seconds / one.seconds:>7.2f}"
+        f"   (one after another would be {workspaces:.2f})"
+    )
+
+
 def _warm_up(server: Sandbox, args: tuple[str, ...]) -> None:
     """One untimed sync, so the sandbox has every page rendered before the timed ones."""
     with tempfile.TemporaryDirectory() as workdir:
@@ -518,6 +559,8 @@ def main() -> None:
         pacing(args.runs)
     if "incremental" in sections:
         incremental()
+    if "fanout" in sections:
+        fanout()
     if "money" in sections:
         money()
 
