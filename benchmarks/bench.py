@@ -206,7 +206,8 @@ class Figures:
 
 
 def throughput(rows: int, runs: int, destinations: list[str]) -> dict[str, Figures]:
-    """N line items, no rate limit, into a fresh DuckDB file / Postgres schema."""
+    """N line items, no rate limit, into a fresh DuckDB file / Postgres schema, each run
+    beside one of the hand-written reference loader on the same bytes, in turns."""
     per_day = -(-rows // DAYS)
     args = ("--resources", "line_items", "--start-date", _first_day())
     medians: dict[str, Figures] = {}
@@ -214,12 +215,13 @@ def throughput(rows: int, runs: int, destinations: list[str]) -> dict[str, Figur
         _warm_up(server, args)
         for destination in destinations:
             print(f"\n## Throughput: {per_day * DAYS:,} line items → {destination}, no rate limit")
-            measured = []
+            measured, references = [], []
             for _ in range(runs):
                 with tempfile.TemporaryDirectory() as workdir:
                     measured.append(
                         timed_sync(server, Path(workdir), *args, destination=destination)
                     )
+                    references.append(reference_run(server, Path(workdir), destination))
                     if destination == "postgres":
                         _drop_postgres_dataset(_dataset(Path(workdir)))
             _report(measured)
@@ -227,7 +229,41 @@ def throughput(rows: int, runs: int, destinations: list[str]) -> dict[str, Figur
                 statistics.median(r.rows_per_second for r in measured),
                 statistics.median(r.peak_rss_mb for r in measured),
             )
+            _report_ratios(medians[destination], references)
     return medians
+
+
+def reference_run(server: Sandbox, workdir: Path, destination: str) -> Run:
+    """One run of benchmarks/reference_loader.py, measured like a sync."""
+    start, end = _first_day(), _today().isoformat()
+    where = [str(workdir / "reference.duckdb")]
+    if destination == "postgres":
+        where = [POSTGRES_URL, f"{_dataset(workdir)}_reference"]
+    command = [sys.executable, str(Path(__file__).parent / "reference_loader.py")]
+    command += [server.url, KEY, start, end, destination, *where]
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    anonymous = AnonymousPeak(child.pid)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    anonymous.stop()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"the reference loader failed: {child.stderr.read().decode()}")
+    if destination == "postgres":
+        _drop_postgres_dataset(where[1])
+    rows = int(child.stdout.read().decode().strip())
+    return Run(seconds, rows, 0, 0, usage.ru_maxrss / 1024, seconds, anonymous.peak_kb / 1024)
+
+
+def _report_ratios(costsync: Figures, references: list[Run]) -> None:
+    rate = statistics.median(r.rows_per_second for r in references)
+    rss = statistics.median(r.peak_rss_mb for r in references)
+    print(
+        f"  reference       {rate:>12,.0f} rows/s, peak RSS {rss:,.0f} MB"
+        f"   (runs: {' / '.join(f'{r.rows_per_second:,.0f}' for r in references)})"
+    )
+    print(f"  rows/s ratio    {costsync.rows_per_second / rate:>12.2f} x the reference")
+    print(f"  peak RSS ratio  {costsync.peak_rss_mb / rss:>12.2f} x the reference")
 
 
 def scaling(small: Figures, large: Figures, small_rows: int, large_rows: int) -> None:

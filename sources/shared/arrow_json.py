@@ -50,6 +50,12 @@ _WRAP_SUSPECT = (
 )
 
 
+# Every digit as 0 and E as e, so a substring search finds "a digit, then e" or a run
+# of digits.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789E", b"000000000e")
+_SUSPECT_MARKS = (b"0e", b"0" * 21)
+
+
 def read_document(body: bytes, schema: pa.Schema, vendor: str, endpoint: str) -> dict[str, Any]:
     """Parse one JSON object with `schema` for the fields it names.
 
@@ -83,8 +89,13 @@ def may_misread_decimals(body: bytes) -> bool:
     """Whether `body` holds a number pyarrow could read into a wrong DECIMAL.
 
     False for a body without exponents or numbers of 21+ digits: then every
-    DECIMAL pyarrow reads from it is exact or refused.
+    DECIMAL pyarrow reads from it is exact or refused. A first look that only
+    finds a digit followed by an e, 21 digits in a row or an escaped character
+    clears most bodies at a fraction of the pattern's cost.
     """
+    digits = body.translate(_DIGITS_AS_ZERO)
+    if not any(mark in digits for mark in _SUSPECT_MARKS) and b"\\u00" not in body:
+        return False
     return bool(pc.match_substring_regex(pa.array([body], pa.large_binary()), _WRAP_SUSPECT)[0])
 
 
