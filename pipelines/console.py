@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn
-from rich.table import Column
+from typing import TYPE_CHECKING, Any
 
 from pipelines.runner import SyncResult
 from sources.shared.errors import (
@@ -28,6 +25,10 @@ from sources.shared.errors import (
 from sources.shared.progress import SyncProgress
 from sources.shared.vendor import VendorSpec
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
 
 class ProgressDisplay:
     """One live line per sync on a terminal (rich's progress: width-aware, redrawn in
@@ -41,6 +42,13 @@ class ProgressDisplay:
     """
 
     def __init__(self, console: Console | None = None) -> None:
+        self.progress: Progress | None = None
+        if console is None and not sys.stderr.isatty():
+            return  # piped or under cron: nothing drawn, and rich is not even loaded
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn
+        from rich.table import Column
+
         self.console = console or Console(stderr=True)
         self.progress = Progress(
             TextColumn("{task.description}", table_column=Column(no_wrap=True, ratio=2)),
@@ -53,15 +61,20 @@ class ProgressDisplay:
         )
 
     def __enter__(self) -> ProgressDisplay:
-        self.progress.start()
+        if self.progress is not None:
+            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.progress is not None:
+            self.progress.stop()
 
     def track(self, label: str) -> Callable[[SyncProgress], None]:
         """A listener drawing one sync's line, labelled `label`."""
-        task = self.progress.add_task(label, total=None, detail="starting")
+        if self.progress is None:
+            return lambda progress: None
+        shown = self.progress
+        task = shown.add_task(label, total=None, detail="starting")
 
         def draw(progress: SyncProgress) -> None:
             done, planned = progress.windows
@@ -71,7 +84,7 @@ class ProgressDisplay:
                 f"{done}/{planned} windows · {sum(progress.rows.values()):,} rows"
                 f" · {progress.stats.requests:,} requests{eta}"
             )
-            self.progress.update(task, completed=done, total=planned or None, detail=detail)
+            shown.update(task, completed=done, total=planned or None, detail=detail)
 
         return draw
 

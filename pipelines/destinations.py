@@ -14,10 +14,9 @@ import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dlt
-import duckdb
 from dlt.common.schema.utils import get_columns_names_with_prop
 from dlt.destinations.adapters import bigquery_adapter
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
@@ -25,6 +24,9 @@ from dlt.destinations.sql_client import SqlClientBase
 from dlt.sources import DltSource
 
 from sources.shared.errors import ConfigError
+
+if TYPE_CHECKING:
+    import duckdb
 
 DESTINATIONS = ("duckdb", "postgres", "bigquery")
 _LOCK_HOLDER = re.compile(r"held in .*?\((PID \d+)\)")
@@ -343,6 +345,8 @@ def _shared_duckdb(path: str) -> Iterator[duckdb.DuckDBPyConnection]:
 def connect_duckdb(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection to the DuckDB file at `path`, or `WarehouseBusyError` when another
     process holds it (DuckDB allows one writing process)."""
+    import duckdb  # here, not at the top: a sync into Postgres never loads DuckDB
+
     config: dict[str, Any] = {"memory_limit": DUCKDB_MEMORY_LIMIT} if not read_only else {}
     try:
         return duckdb.connect(path, read_only=read_only, config=config)
