@@ -23,6 +23,7 @@ from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.destinations.sql_client import SqlClientBase
 from dlt.sources import DltSource
 
+from pipelines.locks import held_or_refused
 from sources.shared.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -206,29 +207,11 @@ def dataset_lock(pipeline: dlt.Pipeline, duckdb_path: str | None) -> AbstractCon
     DuckDB file, a Postgres advisory lock; BigQuery has none (see the README)."""
     name = pipeline.destination.destination_name
     if name == "duckdb" and duckdb_path and "://" not in duckdb_path:
-        return _file_lock(f"{duckdb_path}.{pipeline.dataset_name}.costsync-lock", pipeline)
+        path = Path(f"{duckdb_path}.{pipeline.dataset_name}.costsync-lock")
+        return held_or_refused(path, _holder(pipeline), lambda holder: _busy(pipeline, holder))
     if name == "postgres":
         return _postgres_lock(pipeline)
     return nullcontext()
-
-
-@contextmanager
-def _file_lock(path: str, pipeline: dlt.Pipeline) -> Iterator[None]:
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            raise _busy(pipeline, handle.read().strip()) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(_holder(pipeline))
-        handle.flush()
-        try:
-            yield
-        finally:
-            handle.truncate(0)
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextmanager

@@ -8,12 +8,10 @@ state together, so a sync that dies resumes at the window it was reading.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +21,7 @@ import dlt
 from dlt.sources import DltSource
 
 from pipelines.assembly import Prepared
+from pipelines.locks import held_or_refused
 from sources.shared import lookahead
 from sources.shared.progress import LoadScope, SyncProgress
 
@@ -118,30 +117,17 @@ def positions(pipeline: dlt.Pipeline) -> dict[str, dict[str, Any]]:
     return found
 
 
-@contextmanager
-def pipeline_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
+def pipeline_lock(pipeline: dlt.Pipeline) -> AbstractContextManager[None]:
     """Hold an exclusive lock on the pipeline for the whole sync, or refuse at once."""
     path = Path(pipeline.pipelines_dir) / f".{pipeline.pipeline_name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise PipelineBusyError(
-                f"another sync of pipeline {pipeline.pipeline_name!r} is running ({holder});"
-                " nothing was done"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        try:
-            yield
-        finally:
-            handle.truncate(0)
-            fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def refuse(holder: str) -> PipelineBusyError:
+        return PipelineBusyError(
+            f"another sync of pipeline {pipeline.pipeline_name!r} is running ({holder});"
+            " nothing was done"
+        )
+
+    return held_or_refused(path, f"pid {os.getpid()}", refuse)
 
 
 def record_run(pipeline: dlt.Pipeline, result: SyncResult, location: dict[str, str]) -> None:
