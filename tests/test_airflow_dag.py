@@ -69,8 +69,8 @@ def airflow_dags(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture
 def parse(airflow_dags: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Parses the dags folder as Airflow does and returns the DAG `costsync`, checking the
-    folder imported without errors. dlt's task groups set dlt's folders in the
+    """A function parsing the dags folder as Airflow does and returning the DAG `costsync`,
+    after checking the folder imported without errors. dlt's task groups set dlt's folders in the
     environment and make their working folders in the temp folder: both stay this test's."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
@@ -86,11 +86,12 @@ def parse(airflow_dags: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def run(dag: Any) -> dict[str, str]:
-    """`dag.test()`: one DAG run, every task in this process; each task's final state."""
+    """`dag.test()`: one DAG run, every task in this process; the run's state (key "run")
+    and each task's."""
     for task in dag.tasks:
         task.retry_delay = timedelta(seconds=0)  # a retried task runs again at once
     dag_run = dag.test()
-    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    return {"run": dag_run.state, **{ti.task_id: ti.state for ti in dag_run.get_task_instances()}}
 
 
 def test_the_dag_parses_into_one_group_per_vendor_without_keys_or_workspaces(parse: Any) -> None:
@@ -129,6 +130,7 @@ def test_a_run_lands_every_workspace_in_its_own_dataset_and_keeps_its_state_ther
     dag = parse()
     states = run(dag)
     assert states == {
+        "run": "success",
         "stackspend_acme.sync": "success",
         "stackspend_globex.sync": "success",
         "levelfour.sync": "success",
@@ -161,6 +163,7 @@ def test_a_revoked_key_fails_only_its_groups_task_at_once_with_one_line(
     dag = parse()
     states = run(dag)
     assert states == {
+        "run": "failed",
         "stackspend_acme.sync": "failed",
         "stackspend_globex.sync": "success",
         "levelfour.sync": "success",
