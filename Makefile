@@ -17,8 +17,13 @@ FOCUS_PYTHON ?= PYENV_VERSION=3.12.1 python3.12
 FOCUS_VENV := .venv-focus
 FOCUS_REQUIREMENTS := tests/focus-validator-requirements.txt
 FOCUS_STAMP := $(FOCUS_VENV)/.installed
+# Airflow pins many libraries: the DAG is tested in a virtualenv of its own with
+# costsync (no dbt or test extras), Airflow and pytest, every version pinned.
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_CONSTRAINTS := tests/airflow-constraints.txt
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 
-.PHONY: test demo bench dbt focus-check lint format clean
+.PHONY: test test-airflow demo bench dbt focus-check lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,13 +53,23 @@ $(FOCUS_STAMP): $(FOCUS_REQUIREMENTS)
 	$(FOCUS_VENV)/bin/pip install --quiet -r $(FOCUS_REQUIREMENTS)
 	touch $(FOCUS_STAMP)
 
+$(AIRFLOW_STAMP): pyproject.toml $(AIRFLOW_CONSTRAINTS)
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/pip install --quiet -c $(AIRFLOW_CONSTRAINTS) -e '.[airflow]' pytest
+	touch $(AIRFLOW_STAMP)
+
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 test: lint $(BQEMU_STAMP)
-	$(BIN)/pytest -m "not focus"
+	$(BIN)/pytest -m "not focus and not airflow"
+
+# The DAG `costsync` (pipelines/airflow_dag.py) parsed and run by Airflow (tests/test_airflow_dag.py).
+test-airflow: $(AIRFLOW_STAMP)
+	$(AIRFLOW_VENV)/bin/pytest -m airflow tests/test_airflow_dag.py
 
 demo: $(STAMP)
 	$(BIN)/costsync demo
@@ -74,4 +89,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(BQEMU_VENV) $(FOCUS_VENV) .pytest_cache .ruff_cache dbt/target dbt/logs
+	rm -rf $(VENV) $(BENCH_VENV) $(BQEMU_VENV) $(FOCUS_VENV) $(AIRFLOW_VENV) .pytest_cache .ruff_cache dbt/target dbt/logs
