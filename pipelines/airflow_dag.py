@@ -11,7 +11,8 @@ runs race on one pipeline's state. Parsing the file reads the workspaces from dl
 configuration and nothing else: no request is sent and no key is read; a missing or
 refused key fails its own group's task when it runs.
 
-Each group holds one task, `sync`, which runs costsync's own sync (`runner.sync`)
+Each group holds one task, `sync`, which runs costsync's own sync (`runner.sync`, through
+`sync_command.run_one`, as `costsync sync` does)
 rather than the helper's `add_run`. `add_run` makes a task of one `pipeline.run(data)`
 on the pipeline's own destination and has no place to hold anything around that run,
 while a costsync sync is more than one run: it holds the dataset's lock (one sync per
@@ -41,9 +42,8 @@ import logging
 import os
 import shutil
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
-import dlt
 from airflow.configuration import conf
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG
@@ -52,14 +52,13 @@ from dlt.common.configuration.container import Container
 from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
 from dlt.common.known_env import DLT_DATA_DIR, DLT_PROJECT_DIR
 from dlt.helpers.airflow_helper import PipelineTasksGroup
-from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines import runner
-from pipelines.assembly import Prepared, prepare
-from pipelines.console import explain_api_error, root_cause, summary
-from pipelines.sync_command import BUSY, check_configuration
+from pipelines.assembly import prepare
+from pipelines.console import summary
+from pipelines.destinations import configured_destination
+from pipelines.sync_command import run_one
 from sources.registry import VENDORS
-from sources.shared.errors import ApiError, ConfigError, RetriesExhaustedError
+from sources.shared.errors import ConfigError
 from sources.shared.progress import Listener, SyncProgress
 
 DAG_ID = "costsync"
@@ -123,43 +122,22 @@ def sync(
         AirflowFailException: bad configuration or a refused key (one line; no retry).
         SyncFailedError: a failure another try may not meet (one line; retried).
     """
-    destination = str(dlt.config.get("destination_type") or "duckdb")
     try:
-        prepared = prepare(vendor, destination, pipelines_dir=pipelines_dir, workspace=workspace)
+        prepared = prepare(
+            vendor, configured_destination(), pipelines_dir=pipelines_dir, workspace=workspace
+        )
     except ConfigError as error:
-        raise AirflowFailException(_line(str(error))) from None
+        raise AirflowFailException(" ".join(str(error).split())) from None
     try:
-        result = _sync(prepared)
+        progress = SyncProgress(listeners=[_log_windows()])
+        outcome = run_one(prepared, progress=progress, check=True)
     finally:
         if wipe_local_data:
             shutil.rmtree(prepared.pipeline.working_dir, ignore_errors=True)
-    log.info(summary(result, prepared.where, prepared.vendor))
-    return result.rows
-
-
-def _sync(prepared: Prepared) -> runner.SyncResult:
-    try:
-        check_configuration(prepared)
-        return runner.sync(prepared, progress=SyncProgress(listeners=[_log_windows()]))
-    except ConfigError as error:
-        raise AirflowFailException(_line(str(error))) from None
-    except BUSY as error:
-        raise SyncFailedError(_line(str(error))) from None
-    except PipelineStepFailed as failure:
-        _fail(failure, prepared)
-
-
-def _fail(failure: PipelineStepFailed, prepared: Prepared) -> NoReturn:
-    """Raise the one-line error a failed step becomes: final, or worth another try."""
-    cause = root_cause(failure)
-    if isinstance(cause, ConfigError):
-        raise AirflowFailException(_line(str(cause))) from None
-    if not isinstance(cause, ApiError):
-        raise SyncFailedError(_line(f"{failure.step} step failed: {cause}")) from None
-    line = _line(explain_api_error(cause, prepared.vendor, None, prepared.workspace))
-    if cause.retriable or isinstance(cause, RetriesExhaustedError):
-        raise SyncFailedError(line) from None
-    raise AirflowFailException(line) from None
+    if outcome.result is None:
+        raise (AirflowFailException if outcome.final else SyncFailedError)(outcome.error)
+    log.info(summary(outcome.result, prepared.where, prepared.vendor))
+    return outcome.result.rows
 
 
 def _log_windows() -> Listener:
@@ -177,10 +155,6 @@ def _log_windows() -> Listener:
             )
 
     return listen
-
-
-def _line(message: str) -> str:
-    return " ".join(message.split())
 
 
 dag = build_dag()

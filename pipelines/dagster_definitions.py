@@ -12,9 +12,9 @@ connection, costsync's merges. (dagster-dlt's own `DagsterDltResource.run` would
 everything in one bare `pipeline.run`, after dropping the local state that resumes an
 interrupted sync.)
 
-The definitions read only which workspaces are configured and `COSTSYNC_DESTINATION`
-(duckdb, the default, postgres or bigquery). Keys, URLs, dates and destination
-credentials are read when a group materializes, from dlt's usual configuration, as
+The definitions read only which workspaces are configured and dlt's `destination_type`
+(env `DESTINATION_TYPE`: duckdb, the default, postgres or bigquery). Keys, URLs, dates
+and destination credentials are read when a group materializes, from dlt's usual configuration, as
 `costsync sync` reads them: what is missing or wrong fails that group with one line
 naming the key to set, and the others still load.
 """
@@ -22,7 +22,6 @@ naming the key to set, and the others still load.
 # No `from __future__ import annotations`: Dagster reads the asset function's
 # `context` annotation at definition time and needs the class, not its name.
 import importlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -42,25 +41,21 @@ from dagster import (
 )
 from dagster_dlt import DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
-from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.sources import DltResource, DltSource
 
 from pipelines import runner
 from pipelines.assembly import prepare
 from pipelines.console import (
     describe_verification,
-    explain_api_error,
-    root_cause,
     summary,
     unreconciled_days,
 )
-from pipelines.destinations import DESTINATIONS
-from pipelines.sync_command import BUSY, check_configuration
+from pipelines.destinations import configured_destination
+from pipelines.sync_command import run_one
 from sources.registry import VENDORS
-from sources.shared.errors import ApiError, ConfigError
+from sources.shared.errors import ConfigError
 from sources.shared.vendor import VendorSpec
 
-DESTINATION_ENV = "COSTSYNC_DESTINATION"
 JOB_NAME = "costsync"
 SCHEDULE_NAME = "costsync_daily"
 DAILY_AT_0600_UTC = "0 6 * * *"
@@ -109,13 +104,8 @@ def workspaces_of(vendor: VendorSpec) -> list[str | None]:
 
 
 def destination_name() -> str:
-    """The destination every group loads, from `COSTSYNC_DESTINATION` (default duckdb)."""
-    name = os.environ.get(DESTINATION_ENV, "duckdb")
-    if name not in DESTINATIONS:
-        raise ConfigError(
-            DESTINATION_ENV, f"must be one of {', '.join(DESTINATIONS)} (got {name!r})"
-        )
-    return name
+    """The destination every group loads: dlt's `destination_type` (default duckdb)."""
+    return configured_destination()
 
 
 def sync_assets(vendor: VendorSpec, workspace: str | None, destination: str) -> AssetsDefinition:
@@ -152,30 +142,17 @@ def materialize(
     resources = [name for name in vendor.resources if name in keys] if context.is_subset else None
     try:
         prepared = prepare(vendor.name, destination, workspace=workspace)
-        check_configuration(prepared)
-        result = runner.sync(prepared, resources)
-    except (ConfigError, PipelineStepFailed, *BUSY) as error:
-        line = explain(error, vendor, workspace, resources)
-        raise Failure(description=f"{vendor.pipeline_name(workspace)}: {line}") from None
+    except ConfigError as error:
+        raise Failure(description=f"{vendor.pipeline_name(workspace)}: {error}") from None
+    outcome = run_one(prepared, resources, check=True)
+    if outcome.result is None:
+        raise Failure(description=f"{vendor.pipeline_name(workspace)}: {outcome.error}")
+    result = outcome.result
     context.log.info(summary(result, prepared.where, vendor))
     for table, rows in result.rows.items():
         yield MaterializeResult(
             asset_key=keys[table], metadata=metadata(result, vendor, table, rows)
         )
-
-
-def explain(
-    error: Exception, vendor: VendorSpec, workspace: str | None, resources: list[str] | None
-) -> str:
-    """One line, as `costsync sync` prints it: what went wrong and how to fix it."""
-    if isinstance(error, PipelineStepFailed):
-        cause = root_cause(error)
-        if isinstance(cause, ApiError):
-            return explain_api_error(cause, vendor, resources, workspace)
-        if not isinstance(cause, ConfigError):
-            return f"{error.step} step failed: {cause}"
-        error = cause
-    return " ".join(str(error).split())
 
 
 def metadata(

@@ -44,6 +44,19 @@ _CREDENTIALS_HELP = {
 }
 
 
+def configured_destination() -> str:
+    """The destination dlt's configuration names (`destination_type`, env
+    DESTINATION_TYPE: duckdb, postgres or bigquery; default duckdb), for runs with no
+    command line (Dagster, Airflow)."""
+    value: Any = dlt.config.get("destination_type")
+    name = str(value or "duckdb")
+    if name not in DESTINATIONS:
+        raise ConfigError(
+            "destination_type", f"must be one of {', '.join(DESTINATIONS)} (got {name!r})"
+        )
+    return name
+
+
 class WarehouseBusyError(RuntimeError):
     """Another process holds the warehouse (a DuckDB file) that a sync needs."""
 

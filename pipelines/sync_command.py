@@ -24,7 +24,7 @@ from pipelines.assembly import Prepared, prepare
 from pipelines.console import ProgressDisplay, explain_api_error, root_cause, summary
 from pipelines.destinations import DatasetBusyError, WarehouseBusyError
 from sources.registry import VENDORS
-from sources.shared.errors import ApiError, ConfigError
+from sources.shared.errors import ApiError, ConfigError, RetriesExhaustedError
 from sources.shared.progress import Listener, SyncProgress
 from sources.shared.vendor import VendorSpec
 
@@ -38,12 +38,15 @@ class UsageError(Exception):
 
 @dataclass
 class Outcome:
-    """How one workspace's sync ended: its summary, or one line saying why not."""
+    """How one workspace's sync ended: its summary, or one line saying why not, and
+    whether trying again later can help (`final` False: the API kept failing, the
+    dataset was busy) or not (bad configuration, a key the API refuses)."""
 
     prepared: Prepared
     result: runner.SyncResult | None = None
     code: int = EXIT_OK
     error: str = ""
+    final: bool = True
 
 
 def command_sync(args: argparse.Namespace) -> int:
@@ -59,7 +62,7 @@ def command_sync(args: argparse.Namespace) -> int:
             print(summary(outcome.result, outcome.prepared.where, vendor))
         else:
             label = f"{outcome.prepared.pipeline.pipeline_name}: " if len(outcomes) > 1 else ""
-            print(f"costsync: error: {label}{' '.join(outcome.error.split())}", file=sys.stderr)
+            print(f"costsync: error: {label}{outcome.error}", file=sys.stderr)
     return exit_code([o.code for o in outcomes])
 
 
@@ -137,23 +140,48 @@ def _run_all(
 
 
 def _run(prepared: Prepared, args: argparse.Namespace, listener: Listener) -> Outcome:
-    """One workspace's sync; whatever ends it becomes its outcome, never another's."""
     progress = SyncProgress(listeners=[listener])
+    return run_one(prepared, args.resources, args.full_refresh, progress)
+
+
+def run_one(
+    prepared: Prepared,
+    resources: list[str] | None = None,
+    full_refresh: bool = False,
+    progress: SyncProgress | None = None,
+    check: bool = False,
+) -> Outcome:
+    """One pipeline's sync (its configuration checked first when `check`); whatever
+    ends it becomes its outcome — never an exception, never another workspace's."""
     try:
-        result = runner.sync(prepared, args.resources, args.full_refresh, progress)
+        if check:
+            check_configuration(prepared)
+        result = runner.sync(prepared, resources, full_refresh, progress)
     except PipelineStepFailed as failure:
-        cause = root_cause(failure)
-        if isinstance(cause, ApiError):
-            line = explain_api_error(cause, prepared.vendor, args.resources, prepared.workspace)
-            return Outcome(prepared, code=EXIT_API, error=line)
-        if isinstance(cause, ConfigError):
-            return Outcome(prepared, code=EXIT_INPUT, error=str(cause))
-        return Outcome(prepared, code=EXIT_API, error=f"{failure.step} step failed: {cause}")
+        return _failed_step(prepared, failure, resources)
     except BUSY as error:
-        return Outcome(prepared, code=EXIT_API, error=str(error))
+        return Outcome(prepared, code=EXIT_API, error=_line(str(error)), final=False)
     except ConfigError as error:
-        return Outcome(prepared, code=EXIT_INPUT, error=str(error))
+        return Outcome(prepared, code=EXIT_INPUT, error=_line(str(error)))
     return Outcome(prepared, result)
+
+
+def _failed_step(
+    prepared: Prepared, failure: PipelineStepFailed, resources: list[str] | None
+) -> Outcome:
+    cause = root_cause(failure)
+    if isinstance(cause, ConfigError):
+        return Outcome(prepared, code=EXIT_INPUT, error=_line(str(cause)))
+    if not isinstance(cause, ApiError):
+        line = _line(f"{failure.step} step failed: {cause}")
+        return Outcome(prepared, code=EXIT_API, error=line, final=False)
+    line = explain_api_error(cause, prepared.vendor, resources, prepared.workspace)
+    final = not (cause.retriable or isinstance(cause, RetriesExhaustedError))
+    return Outcome(prepared, code=EXIT_API, error=_line(line), final=final)
+
+
+def _line(message: str) -> str:
+    return " ".join(message.split())
 
 
 def _label(prepared: Prepared) -> str:

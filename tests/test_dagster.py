@@ -153,8 +153,8 @@ def test_each_workspace_is_its_own_group_and_pipeline_and_loads_without_any_key(
 
 
 def test_a_destination_other_than_costsyncs_is_refused_when_loading(env: Env) -> None:
-    env.setenv(COSTSYNC_DESTINATION="snowflake")
-    with pytest.raises(ConfigError, match="COSTSYNC_DESTINATION: must be one of duckdb"):
+    env.setenv(DESTINATION_TYPE="snowflake")
+    with pytest.raises(ConfigError, match="destination_type: must be one of duckdb"):
         definitions()
 
 
@@ -255,7 +255,7 @@ def test_postgres_destination_from_costsync_destination(
     env = warehouse_env
     workspace = f"t{uuid.uuid4().hex[:10]}"
     env.setenv(
-        COSTSYNC_DESTINATION="postgres",
+        DESTINATION_TYPE="postgres",
         DESTINATION__POSTGRES__CREDENTIALS=postgres_url,
         SOURCES__LEVELFOUR__WORKSPACES=f'["{workspace}"]',
     )
