@@ -74,8 +74,10 @@ test-airflow: $(AIRFLOW_STAMP)
 demo: $(STAMP)
 	$(BIN)/costsync demo
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) $(STAMP)
 	$(BENCH_VENV)/bin/python benchmarks/bench.py --scale-rows 5000000
+	@echo "== the same throughput and reference ratios with the test extras (pandas present) =="
+	$(BIN)/python benchmarks/bench.py --sections throughput --destinations duckdb,postgres
 
 dbt: $(STAMP)
 	$(BIN)/dbt build --project-dir dbt --profiles-dir dbt --target duckdb
