@@ -71,14 +71,13 @@ class Api:
     def all_pages(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Every item, following `has_next` from page 1."""
         items: list[dict[str, Any]] = []
-        page = 1
-        while True:
+        for page in range(1, 100_000):  # a bound: pages that never end fail below
             data = exact(self.get({**params, "page": page}))["data"]
             assert data["pagination"]["current_page"] == page
             items.extend(data["items"])
             if not data["pagination"]["has_next"]:
                 return items
-            page += 1
+        raise AssertionError("the pages never ended")
 
 
 def exact(response: requests.Response) -> dict[str, Any]:

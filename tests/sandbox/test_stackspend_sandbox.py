@@ -87,13 +87,14 @@ class Api:
     def all_line_items(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         query = dict(params)
-        while True:
+        for _ in range(100_000):  # a bound, not a wait: a sandbox that never ends fails below
             payload = exact(self.get(LINE_ITEMS_PATH, query))
             items.extend(payload["data"])
             if not payload["meta"]["has_more"]:
                 assert payload["meta"]["next_cursor"] is None
                 return items
             query["cursor"] = payload["meta"]["next_cursor"]
+        raise AssertionError("the pages never ended")
 
 
 def exact(response: requests.Response) -> dict[str, Any]:

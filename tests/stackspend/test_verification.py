@@ -276,3 +276,15 @@ def test_status_reports_the_last_verification(synced: Env) -> None:
     assert status.code == 0, status.err
     assert "last verification" in status.out and "verified 60 days" in status.out
     assert "2 changed" in status.out and "2 re-read" in status.out
+
+
+def test_a_pipeline_restored_from_the_warehouse_keeps_verifying(synced: Env) -> None:
+    import shutil
+
+    shutil.rmtree(synced.pipelines_dir)  # a new container: the state comes back from DuckDB
+    synced.stackspend.restate(WEEKS_BACK)
+    result = synced.sync()
+    assert result.code == 0, result.err
+    assert {d.isoformat() for d in WEEKS_BACK} <= set(line_item_days(synced))
+    assert "2 changed" in result.out
+    assert_exact(synced, duckdb_warehouse(synced))
