@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,12 +14,15 @@ from dagster import AssetKey, Definitions, ExecuteInProcessResult, materialize
 
 from pipelines.assembly import prepare
 from pipelines.destinations import dataset_lock
-from sandbox.http import SandboxServer
-from sandbox.stackspend import StackSpendSandbox
 from sources.shared.errors import ConfigError
 from tests.conftest import TODAY, Env
 from tests.levelfour.test_sync import SYNCED
-from tests.test_workspaces import START, WORKSPACES, Workspace, assert_lands_exactly
+from tests.test_workspaces import (
+    START,
+    Workspace,
+    assert_lands_exactly,
+    served_workspaces,
+)
 from tests.warehouse import (
     BREAKDOWN_FIELDS,
     DuckDBWarehouse,
@@ -95,25 +97,8 @@ def warehouse_env(env: Env) -> Env:
 @pytest.fixture
 def workspaces(warehouse_env: Env) -> Iterator[dict[str, Workspace]]:
     """Two StackSpend workspaces, each on a server of its own with its own key."""
-    env = warehouse_env
-    apps = {
-        name: StackSpendSandbox(seed=seed, start_date=START, end_date=TODAY)
-        for seed, name in enumerate(WORKSPACES, 40)
-    }
-    servers = {name: SandboxServer([app]).start() for name, app in apps.items()}
-    env.setenv(SOURCES__STACKSPEND__WORKSPACES=json.dumps(WORKSPACES))
-    found = {}
-    for name, app in apps.items():
-        key = f"ss_{name}_key"
-        app.add_key(key)
-        prefix = f"STACKSPEND_{name.upper()}__SOURCES__STACKSPEND__"
-        env.setenv(**{f"{prefix}API_KEY": key, f"{prefix}BASE_URL": servers[name].url})
-        found[name] = Workspace(name, app, key)
-    try:
+    with served_workspaces(warehouse_env, first_seed=40) as found:
         yield found
-    finally:
-        for server in servers.values():
-            server.stop()
 
 
 def assert_levelfour_lands_exactly(env: Env, dataset: str = "levelfour") -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,12 +32,20 @@ class Workspace:
 @pytest.fixture
 def workspaces(env: Env) -> Iterator[dict[str, Workspace]]:
     """Two StackSpend workspaces, each on a server of its own, configured as dlt documents."""
+    with served_workspaces(env) as found:
+        yield found
+
+
+@contextmanager
+def served_workspaces(env: Env, first_seed: int = 20) -> Iterator[dict[str, Workspace]]:
+    """`WORKSPACES`, each a StackSpend sandbox server of its own (seeds from `first_seed`)
+    with its own key, configured in the environment as dlt documents."""
     apps = {
         name: StackSpendSandbox(seed=seed, start_date=START, end_date=TODAY)
-        for seed, name in enumerate(WORKSPACES, 20)
+        for seed, name in enumerate(WORKSPACES, first_seed)
     }
     servers = {name: SandboxServer([app]).start() for name, app in apps.items()}
-    env.setenv(SOURCES__STACKSPEND__WORKSPACES='["acme", "globex"]')
+    env.setenv(SOURCES__STACKSPEND__WORKSPACES=json.dumps(WORKSPACES))
     found = {}
     for name, app in apps.items():
         key = f"ss_{name}_key"
