@@ -55,13 +55,7 @@ def daily_spend(by_provider: Sequence[ProviderDaySpend], by_day: Sequence[DaySpe
     figure = go.Figure()
     for provider in sorted({row.provider for row in by_provider}):
         rows = [row for row in by_provider if row.provider == provider]
-        figure.add_bar(
-            name=provider,
-            x=[row.usage_date for row in rows],
-            y=[float(row.charges) for row in rows],
-            customdata=[money(row.charges) for row in rows],
-            hovertemplate=f"{provider}: %{{customdata}} USD<extra></extra>",
-        )
+        _add_bar(figure, provider, [r.usage_date for r in rows], [r.charges for r in rows])
     figure.add_bar(
         name="credits",
         x=[row.usage_date for row in by_day],
@@ -144,13 +138,7 @@ def levelfour_by_month(rows: Sequence[MonthCost]) -> go.Figure:
     figure = go.Figure()
     for service in sorted({row.service for row in rows}):
         shown = [row for row in rows if row.service == service]
-        figure.add_bar(
-            name=service,
-            x=[row.period for row in shown],
-            y=[float(row.cost) for row in shown],
-            customdata=[money(row.cost) for row in shown],
-            hovertemplate=f"{service}: %{{customdata}} USD<extra></extra>",
-        )
+        _add_bar(figure, service, [r.period for r in shown], [r.cost for r in shown])
     figure.update_layout(barmode="stack", xaxis={"type": "category"}, yaxis_title="USD")
     return figure
 
@@ -165,4 +153,15 @@ def _anomaly_label(anomaly: Anomaly) -> str:
         f"{anomaly.detected_at:%Y-%m-%d %H:%M} UTC {anomaly.provider} / {anomaly.service}"
         f"<br>{anomaly.severity}, {anomaly.status}: actual {money(anomaly.actual_cost)},"
         f" expected {money(anomaly.expected_cost)}, excess {money(anomaly.excess, signed=True)} USD"
+    )
+
+
+def _add_bar(figure: go.Figure, name: str, x: Sequence[object], amounts: Sequence[Decimal]) -> None:
+    """One stacked series: plotted as floats, shown on hover as exact cents."""
+    figure.add_bar(
+        name=name,
+        x=list(x),
+        y=[float(amount) for amount in amounts],
+        customdata=[money(amount) for amount in amounts],
+        hovertemplate=f"{name}: %{{customdata}} USD<extra></extra>",
     )

@@ -27,20 +27,7 @@ KEY = "l4_test_secret_0123456789"
 
 
 def body(items: list[dict] | None = None, has_next: bool = False) -> str:
-    items = items or [
-        {
-            "service": "ec2",
-            "provider_id": "aws",
-            "environment": None,
-            "region": "us-east-1",
-            "account_id": "123",
-            "tag_key": None,
-            "tag_value": None,
-            "cost": 10.5,
-            "previous_cost": 9,
-            "change_percentage": 16.67,
-        }
-    ]
+    items = items or [item(cost=10.5, previous_cost=9, change_percentage=16.67)]
     pagination = {"total_items": len(items), "total_pages": 1, "current_page": 1}
     pagination |= {"page_size": len(items), "has_next": has_next, "has_previous": False}
     data = {"period": "2025-01", "items": items, "pagination": pagination}
