@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
 
-from sandbox.http import SandboxServer
+from sandbox.http import Request, Response, SandboxServer
 from sandbox.levelfour import LevelFourSandbox
 from sandbox.stackspend import LINE_ITEMS_ONLY_KEY, StackSpendSandbox
 from tests.conftest import TODAY, Env
@@ -29,6 +30,50 @@ class Workspace:
     key: str
 
 
+@dataclass
+class Rendezvous:
+    """Mounted in front of each workspace's sandbox: a workspace's first request is held
+    until every workspace has sent its first one (or `timeout` passes), so a test sees
+    for certain whether their syncs were in flight together, whatever the timing."""
+
+    parties: int
+    timeout: float = 30.0
+    met: set[str] = field(default_factory=set)
+    _barrier: threading.Barrier = field(init=False)
+    _seen: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._barrier = threading.Barrier(self.parties, timeout=self.timeout)
+
+    def gate(self, name: str) -> _Gate:
+        """The app to mount ahead of workspace `name`'s sandbox."""
+        return _Gate(self, name)
+
+    def arrive(self, name: str) -> None:
+        with self._lock:
+            first = name not in self._seen
+            self._seen.add(name)
+        if not first:
+            return
+        try:
+            self._barrier.wait()
+        except threading.BrokenBarrierError:
+            return
+        with self._lock:
+            self.met.add(name)
+
+
+@dataclass
+class _Gate:
+    rendezvous: Rendezvous
+    name: str
+
+    def handle(self, request: Request) -> Response | None:
+        self.rendezvous.arrive(self.name)
+        return None  # the sandbox behind answers
+
+
 @pytest.fixture
 def workspaces(env: Env) -> Iterator[dict[str, Workspace]]:
     """Two StackSpend workspaces, each on a server of its own, configured as dlt documents."""
@@ -37,14 +82,20 @@ def workspaces(env: Env) -> Iterator[dict[str, Workspace]]:
 
 
 @contextmanager
-def served_workspaces(env: Env, first_seed: int = 20) -> Iterator[dict[str, Workspace]]:
+def served_workspaces(
+    env: Env, first_seed: int = 20, rendezvous: Rendezvous | None = None
+) -> Iterator[dict[str, Workspace]]:
     """`WORKSPACES`, each a StackSpend sandbox server of its own (seeds from `first_seed`)
-    with its own key, configured in the environment as dlt documents."""
+    with its own key, configured in the environment as dlt documents; behind
+    `rendezvous`'s gate when given."""
     apps = {
         name: StackSpendSandbox(seed=seed, start_date=START, end_date=TODAY)
         for seed, name in enumerate(WORKSPACES, first_seed)
     }
-    servers = {name: SandboxServer([app]).start() for name, app in apps.items()}
+    servers = {
+        name: SandboxServer([rendezvous.gate(name), app] if rendezvous else [app]).start()
+        for name, app in apps.items()
+    }
     env.setenv(SOURCES__STACKSPEND__WORKSPACES=json.dumps(WORKSPACES))
     found = {}
     for name, app in apps.items():
@@ -71,18 +122,17 @@ def assert_lands_exactly(env: Env, workspace: Workspace) -> None:
     assert total[0] == (exact_sum([r["net_amount_usd"] for r in truth]), len(truth))
 
 
-def test_all_workspaces_land_side_by_side_each_in_its_own_dataset(
-    env: Env, workspaces: dict[str, Workspace]
-) -> None:
-    result = env.sync("stackspend", "--all-workspaces")
+def test_all_workspaces_land_side_by_side_each_in_its_own_dataset(env: Env) -> None:
+    rendezvous = Rendezvous(parties=len(WORKSPACES))
+    with served_workspaces(env, rendezvous=rendezvous) as workspaces:
+        result = env.sync("stackspend", "--all-workspaces")
     assert result.code == 0, result.err
     for workspace in workspaces.values():
         assert_lands_exactly(env, workspace)
         assert f"stackspend_{workspace.name} → duckdb" in result.out
         assert workspace.api.request_count() > 0
-    acme, globex = (workspaces[name].api.requests for name in WORKSPACES)
-    # side by side: each workspace's requests started before the other's ended
-    assert acme[0].time < globex[-1].time and globex[0].time < acme[-1].time
+    # side by side: each workspace's first request waited for the other's to arrive
+    assert rendezvous.met == set(WORKSPACES)
     status = env.cli("status", "--pipelines-dir", str(env.pipelines_dir))
     assert "stackspend_acme: last successful sync" in status.out
     assert "stackspend_globex: last successful sync" in status.out
