@@ -6,10 +6,11 @@ import os
 
 os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,29 @@ from sandbox.levelfour import LevelFourSandbox
 from sandbox.stackspend import StackSpendSandbox
 from tests.bigquery_emulator import BigQueryEmulator, emulator_installed, running_emulator
 
-TODAY = datetime.now(UTC).date()
+# The tests fix "today" once, at import: the sandboxes' data ends on it, and costsync's
+# own default end date is the real today when each sync runs. A run that crossed midnight
+# UTC would compare two different days, so close to midnight the run first waits for the
+# new day (the whole suite takes under DAY_MARGIN; override with the environment variable).
+DAY_MARGIN = timedelta(minutes=float(os.environ.get("COSTSYNC_TEST_DAY_MARGIN_MINUTES", "30")))
+
+
+def today_with_room(margin: timedelta = DAY_MARGIN) -> date:
+    """Today (UTC), after waiting for midnight when less than `margin` of today is left."""
+    now = datetime.now(UTC)
+    left = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC) - now
+    if left < margin:
+        print(
+            f"tests: {left.total_seconds():.0f} s to midnight UTC; waiting for the new day "
+            "so the whole run sees one date",
+            file=sys.__stderr__,
+            flush=True,
+        )
+        time.sleep(left.total_seconds() + 2)
+    return datetime.now(UTC).date()
+
+
+TODAY = today_with_room()
 POSTGRES_URL = os.environ.get(
     "COSTSYNC_TEST_POSTGRES", "postgresql://postgres:@127.0.0.1:5432/test"
 )
