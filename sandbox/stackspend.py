@@ -49,6 +49,7 @@ from sandbox.http import Request, Response
 from sandbox.stackspend_data import (
     ANOMALY_ORDERS,
     GROUP_BYS,
+    RESTATEMENT_KINDS,
     SEVERITIES,
     STATUSES,
     AnomalyStore,
@@ -212,7 +213,7 @@ class StackSpendSandbox(SandboxControls, AmountControls):
         self._paging_fault: str | None = None
         self._key_echo: str | None = None
         self._fresh_cursors = itertools.count()
-        self._restate_on_rollups: list[date] = []
+        self._restate_on_rollups: list[tuple[date, str]] = []
         self._amounts = AmountWriter(MONEY_FIELDS, amount_notation)
 
     # --- data range and ground truth ---------------------------------------
@@ -273,17 +274,21 @@ class StackSpendSandbox(SandboxControls, AmountControls):
 
     # --- knobs ---------------------------------------------------------------
 
-    def restate(self, days: Iterable[date | str]) -> list[date]:
-        """Restate each day: amounts change, ~10% of items go, a few new ones come."""
-        return self._line_items.restate(parse_day(d) if isinstance(d, str) else d for d in days)
+    def restate(self, days: Iterable[date | str], kind: str = "amounts") -> list[date]:
+        """Restate each day. Kind "amounts": amounts change, ~10% of items go, a few new
+        ones come. Kind "services": ~10% of items move to another service of their
+        provider, amounts unchanged (every provider total and the day's total stay)."""
+        return self._line_items.restate(
+            (parse_day(d) if isinstance(d, str) else d for d in days), kind
+        )
 
-    def restate_last(self, n_days: int) -> list[date]:
-        """Restate the last `n_days` days of the data range."""
+    def restate_last(self, n_days: int, kind: str = "amounts") -> list[date]:
+        """Restate the last `n_days` days of the data range (a restatement of `kind`)."""
         if n_days < 0:
             raise ValueError("n_days must be >= 0")
         first = max(self.start_date, self.end_date - timedelta(days=n_days - 1))
         days = [first + timedelta(days=i) for i in range((self.end_date - first).days + 1)]
-        return self.restate(days if n_days else [])
+        return self.restate(days if n_days else [], kind)
 
     def skew_rollups(self, day: date | str, amount: Decimal | str) -> None:
         """Make `day`'s rollups disagree with its line items by `amount` (USD): the first
@@ -293,14 +298,17 @@ class StackSpendSandbox(SandboxControls, AmountControls):
         with self._lock:
             self._skews[moment] = Decimal(amount)
 
-    def restate_before_next_rollups(self, day: date | str) -> None:
-        """Restate `day` just before the next rollups request is answered: a restatement
-        landing between a client's read of the day's line items and of its rollups."""
+    def restate_before_next_rollups(self, day: date | str, kind: str = "amounts") -> None:
+        """Restate `day` (a restatement of `kind`, as `restate`) just before the next
+        rollups request is answered: a restatement landing between a client's read of
+        the day's line items and of its rollups."""
         moment = parse_day(day) if isinstance(day, str) else day
         if not self.start_date <= moment <= self.end_date:
             raise ValueError(f"{moment.isoformat()} is outside the sandbox's data range")
+        if kind not in RESTATEMENT_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(RESTATEMENT_KINDS)}")
         with self._lock:
-            self._restate_on_rollups.append(moment)
+            self._restate_on_rollups.append((moment, kind))
 
     def day_versions(self) -> dict[date, int]:
         """Restated days and how many times each was restated."""
@@ -528,8 +536,8 @@ class StackSpendSandbox(SandboxControls, AmountControls):
             raise _validation("group_by must be one of: provider, service, category.")
         with self._lock:
             due, self._restate_on_rollups = self._restate_on_rollups, []
-        if due:
-            self.restate(due)
+        for day, kind in due:
+            self.restate([day], kind)
         return envelope(200, self._rollups(start, end, group_by))
 
     def _rollups(self, start: date, end: date, group_by: str) -> list[dict[str, Any]]:
@@ -579,11 +587,13 @@ class StackSpendSandbox(SandboxControls, AmountControls):
             return _validation(str(exc)).response()
 
     def _admin_restate(self, body: dict[str, Any]) -> dict[str, Any]:
+        kind = as_str(body.get("kind", "amounts"), "kind")
         if "dates" in body:
-            days = self.restate([as_str(d, "dates[]") for d in as_list(body["dates"], "dates")])
+            dates = [as_str(d, "dates[]") for d in as_list(body["dates"], "dates")]
+            days = self.restate(dates, kind)
         else:
-            days = self.restate_last(as_int(body.get("days"), "days"))
-        return {"restated": [d.isoformat() for d in days]}
+            days = self.restate_last(as_int(body.get("days"), "days"), kind)
+        return {"restated": [d.isoformat() for d in days], "kind": kind}
 
     def _admin_skew(self, body: dict[str, Any]) -> dict[str, Any]:
         day, amount = as_str(body.get("date"), "date"), as_str(body.get("amount"), "amount")
@@ -594,9 +604,9 @@ class StackSpendSandbox(SandboxControls, AmountControls):
         return {"date": day, "amount": amount}
 
     def _admin_restate_before_rollups(self, body: dict[str, Any]) -> dict[str, Any]:
-        day = as_str(body.get("date"), "date")
-        self.restate_before_next_rollups(day)
-        return {"date": day}
+        day, kind = as_str(body.get("date"), "date"), as_str(body.get("kind", "amounts"), "kind")
+        self.restate_before_next_rollups(day, kind)
+        return {"date": day, "kind": kind}
 
     def _admin_paging_fault(self, body: dict[str, Any]) -> dict[str, Any]:
         self.set_paging_fault(body.get("mode"))

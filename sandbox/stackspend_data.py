@@ -3,7 +3,9 @@
 Line items are never stored as one big list. Each day's items are computed on
 demand from (seed, day, version): version 0 is the day as first billed, and
 each restatement derives the next version from the previous one (amounts
-change, about 10% of items disappear, a few new ones appear). Serving keeps
+change, about 10% of items disappear, a few new ones appear; or, a restatement
+of kind "services", about 10% of items move to another service of their
+provider, every amount and the provider totals as they were). Serving keeps
 only a bounded LRU of pre-rendered JSON rows per (day, version), so millions
 of items cost no more memory than a few days' worth.
 
@@ -124,6 +126,8 @@ _CURRENCIES = {
 _TAILS_PER_PROVIDER = 256
 _CREDIT_PER_1024 = 31  # about 3% of amounts are credits (negative)
 _REMOVED_PER_1000 = 100  # a restatement drops about 10% of a day's items
+_MOVED_PER_1000 = 100  # a "services" restatement moves about 10% of them
+RESTATEMENT_KINDS: tuple[str, ...] = ("amounts", "services")
 
 
 class Tail(NamedTuple):
@@ -152,6 +156,11 @@ def _build_tails() -> tuple[tuple[Tail, ...], tuple[str, ...]]:
 
 
 _TAILS, _TAIL_JSON = _build_tails()
+# Per catalogue service: the other services of its provider.
+_SIBLINGS = tuple(
+    tuple(j for j, o in enumerate(CATALOG) if o.provider_type == s.provider_type and o != s)
+    for s in CATALOG
+)
 _TAIL_BASE = tuple(PROVIDERS.index(s.provider_type) * _TAILS_PER_PROVIDER for s in CATALOG)
 _AMOUNT_BITS = 11  # 2048 distinct amounts per service
 
@@ -258,12 +267,35 @@ def _draw(rng: Any, first_serial: int, count: int) -> DayModel:
     )
 
 
-def generate_day(seed: int, day: date, per_day: int, version: int) -> DayModel:
-    """The line items of `day` in `version` (0 = before any restatement)."""
+def generate_day(
+    seed: int, day: date, per_day: int, version: int, moves: frozenset[int] = frozenset()
+) -> DayModel:
+    """The line items of `day` in `version` (0 = before any restatement); the versions
+    in `moves` were restatements of kind "services"."""
     model = _draw(seeded_rng("stackspend", seed, day, 0), 0, per_day)
     for step in range(1, version + 1):
-        model = _restate(model, seeded_rng("stackspend", seed, day, step))
+        rng = seeded_rng("stackspend", seed, day, step)
+        model = _move_services(model, rng) if step in moves else _restate(model, rng)
     return model
+
+
+def _move_services(model: DayModel, rng: Any) -> DayModel:
+    """The next version: ~10% of items (at least one) on another service of their
+    provider, with the same amount; ids, provider totals and the day's total unchanged."""
+    services = list(model.services)
+    chosen = [i for i in range(len(services)) if rng.getrandbits(32) % 1000 < _MOVED_PER_1000]
+    for i in chosen or ([rng.randrange(len(services))] if services else []):
+        others = _SIBLINGS[services[i]]
+        if others:
+            services[i] = rng.choice(others)
+    return DayModel(
+        list(model.serials),
+        services,
+        list(model.micros),
+        list(model.amounts),
+        list(model.tails),
+        model.next_serial,
+    )
 
 
 def _restate(model: DayModel, rng: Any) -> DayModel:
@@ -379,6 +411,7 @@ class LineItemStore:
         self.per_day = per_day
         self._lock = threading.Lock()
         self._versions: dict[date, int] = {}
+        self._moves: dict[date, frozenset[int]] = {}  # versions of kind "services"
         self._sums: dict[tuple[date, int], DaySums] = {}
         self._rendered: SizedLRU[tuple[date, int], RenderedDay] = SizedLRU(cache_rows)
 
@@ -392,22 +425,29 @@ class LineItemStore:
         with self._lock:
             return dict(sorted(self._versions.items()))
 
-    def restate(self, days: Iterable[date]) -> list[date]:
-        """Bump the version of each day (once per day, however often listed)."""
+    def restate(self, days: Iterable[date], kind: str = "amounts") -> list[date]:
+        """Bump the version of each day (once per day, however often listed) with a
+        restatement of `kind` (one of `RESTATEMENT_KINDS`)."""
+        if kind not in RESTATEMENT_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(RESTATEMENT_KINDS)}")
         chosen = sorted(set(days))
         outside = [d for d in chosen if not self.start <= d <= self.end]
         if outside:
             raise ValueError(f"{outside[0].isoformat()} is outside the sandbox's data range")
         with self._lock:
             for day in chosen:
-                self._versions[day] = self._versions.get(day, 0) + 1
+                version = self._versions[day] = self._versions.get(day, 0) + 1
+                if kind == "services":
+                    self._moves[day] = self._moves.get(day, frozenset()) | {version}
         return chosen
 
     def model(self, day: date) -> DayModel:
         """The current items of `day` (none outside the data range)."""
         if not self.start <= day <= self.end:
             return DayModel.empty()
-        return generate_day(self.seed, day, self.per_day, self.version(day))
+        with self._lock:
+            version, moves = self._versions.get(day, 0), self._moves.get(day, frozenset())
+        return generate_day(self.seed, day, self.per_day, version, moves)
 
     def sums(self, day: date) -> DaySums:
         """Exact per-service totals of `day`'s current items (cached per version)."""

@@ -5,15 +5,17 @@ range by default, or the `verify_days` days up to the newest synced day): one
 request per group_by for up to `MAX_SPAN_DAYS` days, since the endpoint is not
 paged. A synced day is *changed* when its rollups differ from what the last
 load of that day saw, or when the line items loaded for it no longer add up to
-its provider rollups and its service total (so a restatement that landed
-between reading a day's line items and its rollups cannot hide). Changed days
-are re-read whole; days that did not change cost no line-item request.
+its provider rollups and its service rollups (so a restatement that landed
+between reading a day's line items and its rollups cannot hide, a line item
+moved to another service included). Changed days are re-read whole; days that
+did not change cost no line-item request.
 
 What each resource loaded per day is recorded in its dlt resource state,
 committed with the load that loaded it:
 
     daily_rollups  days:          day -> digest of its rollup rows
-    line_items     days:          day -> [sums by provider and "*" total,
+    line_items     days:          day -> [sums by provider and "*" total, with
+                                          "services": a digest of the sums by service,
                                           rollups digest seen, closed, restated_at]
                    repairs:       day -> [rollups digest, expected sums, restated_at]
                    unreconciled:  day -> what did not add up after a re-read
@@ -35,7 +37,14 @@ import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sources.shared.checksums import RecordedSums, digest, record_sums, same_sums, sums_differ
+from sources.shared.checksums import (
+    RecordedSums,
+    digest,
+    record_sums,
+    rounded,
+    same_sums,
+    sums_differ,
+)
 from sources.shared.errors import ScopeError
 from sources.shared.progress import SyncProgress, publish_verification
 from sources.shared.windows import DayPlan, Window, split_range
@@ -45,7 +54,9 @@ if TYPE_CHECKING:
     from sources.stackspend.helpers import SyncRange
 
 MAX_SPAN_DAYS = 366  # days of rollups asked for in one request
-TOTAL = "*"  # the key of a day's total among its sums by provider
+TOTAL = "*"  # the key of a day's total among its recorded sums
+SERVICES = "services"  # the key of the digest of its sums by service (not an amount)
+SERVICE = "service:"  # the prefix of a service's sum while a day is summed (not recorded)
 _ROLLUP_FIELDS = ("group_by", "provider_type", "service", "category", "cost_usd")
 
 
@@ -88,16 +99,24 @@ def read_snapshot(fetch: Callable[[Window], Iterator[pa.Table]], window: Window)
     return RollupSnapshot(window, tables)
 
 
-def provider_sums(table: pa.Table) -> list[tuple[date, str, Decimal]]:
-    """Line items summed per day and provider (a null provider as "")."""
-    grouped = table.group_by(["usage_date", "provider_type"], use_threads=False).aggregate(
+def line_item_sums(table: pa.Table) -> list[tuple[date, str, Decimal]]:
+    """Line items summed per day and provider (its slug; null as "") and per day and
+    service (`SERVICE` + its name), the keys a day's rollups are recorded under."""
+    return [
+        *_sums_by(table, "provider_type", ""),
+        *_sums_by(table, "provider_service", SERVICE),
+    ]
+
+
+def _sums_by(table: pa.Table, field: str, prefix: str) -> list[tuple[date, str, Decimal]]:
+    grouped = table.group_by(["usage_date", field], use_threads=False).aggregate(
         [("net_amount_usd", "sum")]
     )
-    columns = ("usage_date", "provider_type", "net_amount_usd_sum")
-    days, providers, amounts = (grouped.column(name).to_pylist() for name in columns)
+    columns = ("usage_date", field, "net_amount_usd_sum")
+    days, names, amounts = (grouped.column(name).to_pylist() for name in columns)
     return [
-        (day, provider or "", amount or Decimal(0))
-        for day, provider, amount in zip(days, providers, amounts, strict=True)
+        (day, prefix + (name or ""), amount or Decimal(0))
+        for day, name, amount in zip(days, names, amounts, strict=True)
     ]
 
 
@@ -187,16 +206,17 @@ class LineItemLedger:
 
     def observe(self, table: pa.Table) -> None:
         """A table of the window being loaded."""
-        for day, provider, amount in provider_sums(table):
+        for day, key, amount in line_item_sums(table):
             sums = self._loading.setdefault(day, {})
-            sums[provider] = sums.get(provider, Decimal(0)) + amount
-            sums[TOTAL] = sums.get(TOTAL, Decimal(0)) + amount
+            sums[key] = sums.get(key, Decimal(0)) + amount
+            if not key.startswith(SERVICE):
+                sums[TOTAL] = sums.get(TOTAL, Decimal(0)) + amount
 
     def complete(self, window: Window, snapshot: RollupSnapshot | None) -> None:
         """The window observed so far was loaded: record each of its days."""
         loaded, self._loading = self._loading, {}
         for day in window.days():
-            self._record(day, record_sums(loaded.get(day, {})), snapshot)
+            self._record(day, record_day(loaded.get(day, {})), snapshot)
 
     def _changed(self, day: date, rollups: DayRollups) -> bool:
         key = day.isoformat()
@@ -208,7 +228,7 @@ class LineItemLedger:
             self._days[key] = [rollups.expected, rollups.digest, closed(day, self._today), None]
             return False
         sums, seen = previous[0], previous[1]
-        if unreconciled or not same_sums(sums, rollups.expected):
+        if unreconciled or not add_up(sums, rollups.expected):
             return True
         if seen is not None and seen != rollups.digest:
             return True
@@ -228,7 +248,7 @@ class LineItemLedger:
         self._days[key] = [sums, seen, closed(day, self._today), restated]
         if expected is None:
             return
-        if same_sums(sums, expected):
+        if add_up(sums, expected):
             self.unreconciled.pop(key, None)
         elif repair is not None:
             self.unreconciled[key] = _disagreement(seen, sums, expected)
@@ -240,7 +260,7 @@ def _disagreement(seen: str, sums: RecordedSums, expected: RecordedSums) -> dict
         "rollups": seen,
         "line_items_usd": sums.get(TOTAL, "0"),
         "service_rollups_usd": expected.get(TOTAL, "0"),
-        "difference_usd": f"{sums_differ(sums, expected):f}",
+        "difference_usd": f"{sums_differ(_amounts(sums), _amounts(expected)):f}",
     }
 
 
@@ -255,15 +275,45 @@ def _summarise(table: pa.Table, window: Window) -> dict[date, DayRollups]:
 
 
 def _expected(rows: list[tuple[Any, ...]]) -> RecordedSums:
-    """A day's provider rollups by provider, and its service rollups' total."""
+    """A day's provider rollups by provider, its service rollups by service (summed
+    over providers, should a row name one) and their total."""
     sums: dict[str, Decimal] = {}
-    for group_by, provider, _service, _category, cost in rows:
+    for group_by, provider, service, _category, cost in rows:
         amount = cost or Decimal(0)
-        if group_by == "provider":
-            sums[provider or ""] = sums.get(provider or "", Decimal(0)) + amount
-        elif group_by == "service":
-            sums[TOTAL] = sums.get(TOTAL, Decimal(0)) + amount
-    return record_sums(sums)
+        keys = {"provider": [provider or ""], "service": [SERVICE + (service or ""), TOTAL]}
+        for key in keys.get(group_by, []):
+            sums[key] = sums.get(key, Decimal(0)) + amount
+    return record_day(sums)
+
+
+def record_day(sums: dict[str, Decimal]) -> RecordedSums:
+    """A day's sums as recorded: the amounts by provider and the total, and the sums by
+    service (`SERVICE` keys) as one digest, however many services the day has."""
+    services = [(key, amount) for key, amount in sums.items() if key.startswith(SERVICE)]
+    recorded = record_sums({k: v for k, v in sums.items() if not k.startswith(SERVICE)})
+    nonzero = [(key, amount) for key, amount in services if rounded(amount)]
+    if nonzero:
+        recorded[SERVICES] = digest(nonzero)
+    return recorded
+
+
+def add_up(sums: RecordedSums, expected: RecordedSums) -> bool:
+    """Whether a day's line-item `sums` add up to its `expected` rollups. The sums by
+    service count only where both carry them: a day recorded before they were has none."""
+    if not same_sums(_amounts(sums), _amounts(expected)):
+        return False
+    if _before_services(sums) or _before_services(expected):
+        return True
+    return sums.get(SERVICES) == expected.get(SERVICES)
+
+
+def _before_services(recorded: RecordedSums) -> bool:
+    """A day with costs recorded without the digest of its sums by service."""
+    return TOTAL in recorded and SERVICES not in recorded
+
+
+def _amounts(recorded: RecordedSums) -> RecordedSums:
+    return {key: value for key, value in recorded.items() if key != SERVICES}
 
 
 def horizon(
@@ -359,4 +409,4 @@ def known_providers() -> set[str]:
     (read inside a StackSpend resource)."""
     line_items = dlt.current.source_state().get("resources", {}).get("line_items", {})
     recorded = line_items.get("days", {}).values()
-    return {provider for day in recorded for provider in day[0] if provider not in ("", TOTAL)}
+    return {key for day in recorded for key in day[0] if key not in ("", TOTAL, SERVICES)}

@@ -572,6 +572,25 @@ def test_rollups_and_pages_follow_restatement(api: Api) -> None:
     assert items == [as_api(item) for item in api.sandbox.line_items(day, day)]
 
 
+def test_a_services_restatement_moves_items_between_a_provider_s_services_only() -> None:
+    sandbox = make_sandbox(line_items_per_day=500)
+    day = date(2025, 1, 4)
+    before = {item["id"]: item for item in sandbox.line_items(day, day)}
+    rollups = {g: sandbox.daily_rollups(day, day, g) for g in ("provider", "service")}
+    assert sandbox.restate([day], kind="services") == [day]
+    after = {item["id"]: item for item in sandbox.line_items(day, day)}
+    assert after.keys() == before.keys()
+    moved = [i for i in after if after[i]["provider_service"] != before[i]["provider_service"]]
+    assert 0.05 < len(moved) / len(before) < 0.15
+    for i in after:
+        assert after[i]["provider_type"] == before[i]["provider_type"]
+        assert after[i]["net_amount_usd"] == before[i]["net_amount_usd"]
+    assert sandbox.daily_rollups(day, day, "provider") == rollups["provider"]
+    assert sandbox.daily_rollups(day, day, "service") != rollups["service"]
+    with pytest.raises(ValueError, match="kind must be one of"):
+        sandbox.restate([day], kind="ids")
+
+
 def test_days_can_be_restated_repeatedly() -> None:
     sandbox = make_sandbox()
     versions = []
@@ -811,13 +830,21 @@ def test_slow_fault_delays_the_answer(api: Api) -> None:
 
 
 def test_admin_restate_by_days_and_dates(api: Api) -> None:
-    assert api.admin("restate", {"days": 2}) == {"restated": ["2025-01-09", "2025-01-10"]}
-    assert api.admin("restate", {"dates": ["2025-01-03"]}) == {"restated": ["2025-01-03"]}
+    assert api.admin("restate", {"days": 2}) == {
+        "restated": ["2025-01-09", "2025-01-10"],
+        "kind": "amounts",
+    }
+    assert api.admin("restate", {"dates": ["2025-01-03"], "kind": "services"}) == {
+        "restated": ["2025-01-03"],
+        "kind": "services",
+    }
     assert api.sandbox.day_versions() == {
         date(2025, 1, 3): 1,
         date(2025, 1, 9): 1,
         date(2025, 1, 10): 1,
     }
+    refused = api.post(ADMIN_PREFIX + "restate", {"dates": ["2025-01-03"], "kind": "ids"})
+    assert refused.status_code == 422 and "kind must be one of" in refused.text
 
 
 def test_skewed_rollups_disagree_with_line_items_by_the_amount(api: Api) -> None:

@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 
 from sandbox.stackspend import ANOMALIES_PATH, LINE_ITEMS_PATH, ROLLUPS_PATH, StackSpendSandbox
+from sources.stackspend.verification import TOTAL, add_up, record_day
 from tests.conftest import TODAY, Env
 from tests.test_crash_safety import killed_sync
 from tests.warehouse import (
@@ -94,8 +95,9 @@ def test_a_run_with_nothing_changed_reads_the_lookback_and_the_rollups_only(sync
     assert_exact(synced, duckdb_warehouse(synced))
 
 
-def test_restatements_weeks_back_are_reread_and_replaced(synced: Env) -> None:
-    synced.stackspend.restate(WEEKS_BACK)
+@pytest.mark.parametrize("kind", ["amounts", "services"])
+def test_restatements_weeks_back_are_reread_and_replaced(synced: Env, kind: str) -> None:
+    synced.stackspend.restate(WEEKS_BACK, kind)
     synced.stackspend.restate_last(2)
     result = synced.sync()
     assert result.code == 0, result.err
@@ -160,17 +162,25 @@ def test_verify_days_must_be_a_whole_number(synced: Env) -> None:
     assert synced.stackspend.requests == []
 
 
-def test_a_restatement_between_reading_line_items_and_rollups_is_caught(env: Env) -> None:
+# "services": line items move to another service of their provider, every provider's
+# total and the day's as they were; only the service rollups tell.
+@pytest.mark.parametrize("kind", ["amounts", "services"])
+def test_a_restatement_between_reading_line_items_and_rollups_is_caught(
+    env: Env, kind: str
+) -> None:
     env.setenv(SOURCES__STACKSPEND__START_DATE=START.isoformat())
     day = WEEKS_BACK[0]  # in the first window: its line items are read before its rollups
-    env.stackspend.restate_before_next_rollups(day)
+    env.stackspend.restate_before_next_rollups(day, kind)
     assert env.sync().code == 0
-    query = f"SELECT id, net_amount_usd FROM stackspend.line_items WHERE usage_date = '{day}'"
-    truth = sorted((r["id"], r["net_amount_usd"]) for r in env.stackspend.line_items(day, day))
+    fields = ", ".join(LINE_ITEM_FIELDS)
+    query = f"SELECT {fields} FROM stackspend.line_items WHERE usage_date = '{day}'"
+    truth = truth_rows(env.stackspend.line_items(day, day), LINE_ITEM_FIELDS)
     assert sorted(rows(env.duckdb_path, query)) != truth  # what the backfill saw is stale
     env.stackspend.reset_requests()
-    assert env.sync().code == 0
+    result = env.sync()
+    assert result.code == 0, result.err
     assert day.isoformat() in line_item_days(env)
+    assert "unreconciled" not in result.out
     assert_exact(env, duckdb_warehouse(env))
 
 
@@ -288,3 +298,19 @@ def test_a_pipeline_restored_from_the_warehouse_keeps_verifying(synced: Env) -> 
     assert {d.isoformat() for d in WEEKS_BACK} <= set(line_item_days(synced))
     assert "2 changed" in result.out
     assert_exact(synced, duckdb_warehouse(synced))
+
+
+def test_days_recorded_before_service_sums_are_held_to_their_provider_sums() -> None:
+    def day(**sums: str) -> dict[str, Decimal]:
+        return {key.replace("_", ":"): Decimal(value) for key, value in sums.items()}
+
+    upgraded = {"aws": "10", TOTAL: "10"}  # recorded by a costsync without service sums
+    fresh = record_day(day(aws="10", service_ec2="4", service_s3="6", **{TOTAL: "10"}))
+    moved = record_day(day(aws="10", service_ec2="5", service_s3="5", **{TOTAL: "10"}))
+    assert add_up(upgraded, fresh) and add_up(fresh, upgraded) and add_up(fresh, fresh)
+    assert not add_up(fresh, moved)  # an item moved to another service
+    assert not add_up(upgraded, record_day(day(aws="11", service_ec2="11", **{TOTAL: "11"})))
+    float_summed = record_day(
+        day(aws="10", service_ec2="4.00000000000000004", service_s3="6", **{TOTAL: "10"})
+    )
+    assert add_up(fresh, float_summed)
