@@ -14,6 +14,7 @@ under `/_sandbox/stackspend/` (no auth; the server listens on loopback).
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
@@ -78,7 +79,17 @@ DEMO_KEYS: dict[str, str] = {
 }
 
 PAGING_FAULTS: tuple[str | None, ...] = (None, "endless", "repeat")
-KEY_ECHOES: tuple[str | None, ...] = (None, "raw", "json-escaped", "unicode-escaped", "url-encoded")
+# How a key can be echoed, besides as sent: what the message shows in its place.
+_KEY_SHOWN: dict[str, Callable[[str], str]] = {
+    "url-encoded": lambda key: urllib.parse.quote(key, safe=""),
+    "url-encoded-lower": lambda key: re.sub(
+        "%[0-9A-F]{2}", lambda m: m.group().lower(), urllib.parse.quote(key, safe="")
+    ),
+    "url-encoded-path": lambda key: urllib.parse.quote(key),  # "/" left as it is
+    "base64-bearer": lambda key: base64.b64encode(f"Bearer {key}".encode()).decode(),
+    "html-unicode-escaped": lambda key: "".join(f"\\u{ord(c):04x}" for c in key),
+}
+KEY_ECHOES: tuple[str | None, ...] = (None, "raw", "json-escaped", "unicode-escaped", *_KEY_SHOWN)
 
 DEFAULT_DAYS = 120
 LINE_ITEMS_MAX_LIMIT = 1000
@@ -109,6 +120,11 @@ class ApiError(Exception):
         further than needed, as some servers do)."""
         payload = {"data": None, "error": {"code": self.code, "message": self.message}, "meta": {}}
         response = json_response(self.status, payload, self.headers)
+        if self.escape == "html-unicode-escaped":
+            page = (
+                f"<html><body><h1>{self.status} {self.code}</h1><p>{self.message}</p></body></html>"
+            )
+            return Response(self.status, page.encode(), dict(self.headers), "text/html")
         if self.escape == "json-escaped":
             response.body = response.body.replace(b"/", b"\\/")
         elif self.escape == "unicode-escaped":
@@ -360,7 +376,10 @@ class StackSpendSandbox(SandboxControls, AmountControls):
     def echo_key_in_errors(self, form: str | None) -> None:
         """Quote the caller's key in 401/403 messages, in `form`: "raw", "json-escaped"
         (`/` written `\\/` in the JSON body), "unicode-escaped" (every character
-        `\\uXXXX`), "url-encoded"; None: never (as documented)."""
+        `\\uXXXX`), "url-encoded" (upper-case hex), "url-encoded-lower", "url-encoded-path"
+        (`/` not encoded), "base64-bearer" (base64 of `Bearer <key>`), "html-unicode-escaped"
+        (an HTML body, not JSON, writing each character `\\uXXXX`); None: never (as
+        documented)."""
         if form not in KEY_ECHOES:
             raise ValueError(f"key echo form must be one of {KEY_ECHOES}")
         self._key_echo = form
@@ -448,7 +467,7 @@ class StackSpendSandbox(SandboxControls, AmountControls):
         """`error` quoting `key` as `echo_key_in_errors` asks (unchanged when it does not)."""
         if self._key_echo is None:
             return error
-        shown = urllib.parse.quote(key, safe="") if self._key_echo == "url-encoded" else key
+        shown = _KEY_SHOWN.get(self._key_echo, lambda same: same)(key)
         quoted = ApiError(error.status, error.code, f"{error.message} (key {shown})")
         quoted.escape = self._key_echo
         return quoted

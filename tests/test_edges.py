@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import subprocess
 import sys
 import urllib.parse
@@ -60,8 +61,11 @@ def key_forms() -> list[str]:
         KEY,
         KEY.replace("/", "\\/"),
         urllib.parse.quote(KEY, safe=""),
+        re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), urllib.parse.quote(KEY, safe="")),
+        urllib.parse.quote(KEY),
         urllib.parse.quote_plus(KEY, safe=""),
         base64.b64encode(KEY.encode()).decode().rstrip("="),
+        base64.b64encode(f"Bearer {KEY}".encode()).decode()[12:-4],  # only the key's bits
         "".join(f"\\u{ord(c):04x}" for c in KEY),
     ]
 
@@ -83,7 +87,19 @@ def assert_no_key_anywhere(texts: list[str], env: Env) -> None:
         assert form not in everything, form
 
 
-@pytest.mark.parametrize("form", ["raw", "json-escaped", "unicode-escaped", "url-encoded"])
+@pytest.mark.parametrize(
+    "form",
+    [
+        "raw",
+        "json-escaped",
+        "unicode-escaped",
+        "url-encoded",
+        "url-encoded-lower",
+        "url-encoded-path",
+        "base64-bearer",
+        "html-unicode-escaped",
+    ],
+)
 def test_a_key_the_api_echoes_in_any_form_is_masked(
     env: Env, form: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -6,14 +6,12 @@ typed `ApiError`, and how to decode a 200 body. This module does the rest.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import quote, quote_plus, urlencode
+from urllib.parse import urlencode
 
 import requests
 
@@ -27,6 +25,7 @@ from sources.shared.errors import (
 from sources.shared.pacing import limiter_for
 from sources.shared.progress import RequestStats
 from sources.shared.retry import call_with_retries
+from sources.shared.secrets import SecretMask
 
 logger = logging.getLogger("costsync")
 
@@ -61,7 +60,7 @@ class ApiSession:
         self.timeout_seconds = connection.timeout_seconds
         self.stats = stats or RequestStats()
         self.stats.requests_per_minute = connection.requests_per_minute
-        self._secrets = secret_forms((connection.api_key,))
+        self.mask = SecretMask((connection.api_key,))
         # who is asking, without the key: syncs of several workspaces share one process
         self.caller = (self.base_url, hashlib.sha256(connection.api_key.encode()).hexdigest()[:16])
         self._headers = {"User-Agent": "costsync", "Accept": "application/json", **auth_headers}
@@ -122,7 +121,8 @@ class ApiSession:
             self.limiter.release(ticket)
         if response.is_redirect:
             # never follow: the key would travel to wherever the redirect points
-            message = f"the API redirected to {response.headers.get('Location')!r}; check base_url"
+            location = self.mask(str(response.headers.get("Location")))
+            message = f"the API redirected to {location!r}; check base_url"
             raise ApiError(self.vendor, path, response.status_code, message)
         if response.status_code != 200:
             text = self.mask(response.text)
@@ -138,13 +138,6 @@ class ApiSession:
                 self.vendor, path, 200, f"the response body is not valid JSON ({error})"
             ) from None
 
-    def mask(self, text: str) -> str:
-        """`text` with every credential replaced by ***, in case a server echoes one
-        (as sent, JSON-escaped, URL-encoded or base64-encoded)."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
     def _before_retry(self, error: ApiError, wait: float, attempt: int) -> None:
         self.stats.retries += 1
         if isinstance(error, RateLimitedError):
@@ -158,25 +151,6 @@ class ApiSession:
             attempt,
             self.retry.max_attempts,
         )
-
-
-def secret_forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
-    """Every form in which a server could echo each secret back, longest first."""
-    forms: set[str] = set()
-    for secret in filter(None, secrets):
-        escaped = json.dumps(secret)[1:-1]
-        forms.update(
-            {
-                secret,
-                escaped,
-                escaped.replace("/", "\\/"),
-                quote(secret, safe=""),
-                quote_plus(secret, safe=""),
-                base64.b64encode(secret.encode()).decode().rstrip("="),
-                base64.urlsafe_b64encode(secret.encode()).decode().rstrip("="),
-            }
-        )
-    return tuple(sorted(forms, key=len, reverse=True))
 
 
 _sessions: dict[str, requests.Session] = {}
