@@ -196,6 +196,24 @@ def test_amounts_decimal_38_18_cannot_hold_are_refused_naming_field_and_value(
         READERS[field](text)
 
 
+# pyarrow crashes the process on a DECIMAL written with an exponent of some millions,
+# as a number or a string, zero or not: each is refused before pyarrow reads it.
+HUGE_EXPONENTS = ("1e-9999999", "0e-5000000", "-0.5e-999999999", '"1e-9999999"', '"0e-5000000"')
+
+
+@pytest.mark.parametrize("text", HUGE_EXPONENTS)
+@pytest.mark.parametrize("field", sorted(READERS))
+def test_amounts_with_exponents_pyarrow_cannot_read_are_refused(field: str, text: str) -> None:
+    with pytest.raises(SchemaChangeError, match=f"field '{field}' .*decimal places"):
+        READERS[field](text)
+
+
+@pytest.mark.parametrize("field", sorted(READERS))
+def test_a_whole_number_of_thousands_of_digits_is_refused_not_retried(field: str) -> None:
+    with pytest.raises(SchemaChangeError, match=f"field '{field}' is 10000"):
+        READERS[field]("1" + "0" * 5000)
+
+
 @pytest.mark.parametrize(
     "text",
     [

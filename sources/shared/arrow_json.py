@@ -14,6 +14,10 @@ sync fast. Two of its habits need a hand:
 - It refuses a number written with more than 38 digits even when the value
   fits (1.5 followed by 40 zeros). Such a page is re-read from the same values
   written without their extra zeros.
+- It crashes the process on a DECIMAL written with an exponent of some
+  millions (`1e-9999999`, `"0e-5000000"`). So a page that may hold one is
+  checked before pyarrow reads it, and a DECIMAL value with more than
+  `EXPONENT_LIMIT` decimal places, even a zero, fails the page.
 
 So a DECIMAL(38,18) field loads exactly every value below 10**20 in magnitude
 with at most 18 decimals (zeros beyond them are no loss), in any notation;
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from functools import cache
 from typing import Any, TypeAlias, cast
@@ -36,6 +40,9 @@ from dlt.common.schema.typing import TTableSchemaColumns
 
 from sources.shared.errors import AmountError, InvalidResponseError, SchemaChangeError
 
+# Decimal places beyond which a DECIMAL value is refused, zeros too: pyarrow crashes
+# reading one written with an exponent of some millions.
+EXPONENT_LIMIT = 1000
 MONEY = pa.decimal128(38, 18)  # 20 digits before the point, 18 after: float-summed aggregates fit
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -67,13 +74,12 @@ def read_document(body: bytes, schema: pa.Schema, vendor: str, endpoint: str) ->
         SchemaChangeError: valid JSON whose field types differ from the docs;
             an `AmountError` for a DECIMAL value its column cannot hold exactly.
     """
+    if _holds_decimal(schema) and may_misread_decimals(body):
+        _check_decimals(body, schema, vendor, endpoint)  # before pyarrow: it can crash
     try:
         table = _read_json(body, schema)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         table = _read_refused(body, error, schema, vendor, endpoint)
-    else:
-        if _holds_decimal(schema) and may_misread_decimals(body):
-            _check_decimals(body, schema, vendor, endpoint)
     if table.num_rows != 1:
         raise InvalidResponseError(vendor, endpoint, 200, "expected one JSON object in the body")
     return {name: table.column(name)[0] for name in table.column_names}
@@ -230,8 +236,13 @@ def _holds_decimal(schema: pa.Schema) -> bool:
 
 
 def _check_decimals(body: bytes, schema: pa.Schema, vendor: str, endpoint: str) -> None:
-    """Read `body` again exactly and refuse the first DECIMAL value its column cannot hold."""
-    document = json.loads(body, parse_float=_SentNumber, parse_int=_SentNumber)
+    """Read `body` exactly and refuse the first DECIMAL value its column cannot hold.
+
+    Raises:
+        InvalidResponseError: the body is not JSON.
+        AmountError: naming the value.
+    """
+    document = _exact_json(body, vendor, endpoint, parse_int=_SentNumber)
     found = _plan_mismatch(document, _decimal_plan(schema), "")
     if found:
         raise _schema_error(found, vendor, endpoint)
@@ -271,7 +282,7 @@ def _rows_mismatch(rows: list[Any], fields: dict[str, pa.DataType]) -> str | Non
             if value is None or (
                 type(value) is _SentNumber
                 and value.is_finite()
-                and (not value or value.adjusted() < whole)
+                and -EXPONENT_LIMIT < value.adjusted() < whole
             ):
                 continue  # in range; pyarrow refuses more decimals than the column has itself
             if found := _decimal_mismatch(value, arrow_type, name):
@@ -288,11 +299,7 @@ def _read_refused(
         InvalidResponseError: the body is not JSON.
         SchemaChangeError: naming the first field whose value does not fit.
     """
-    try:
-        document = json.loads(body, parse_float=_SentNumber)
-    except ValueError:
-        message = "the response body is not valid JSON (cut short or garbled)"
-        raise InvalidResponseError(vendor, endpoint, 200, message) from None
+    document = _exact_json(body, vendor, endpoint, parse_int=_whole_number)
     found = None
     if isinstance(document, dict):
         found = next(
@@ -306,6 +313,24 @@ def _read_refused(
     raise _schema_error(
         found or f"a field no longer has the documented type ({error})", vendor, endpoint
     )
+
+
+def _exact_json(body: bytes, vendor: str, endpoint: str, parse_int: Callable[[str], Any]) -> Any:
+    """`body` parsed with every fraction (and whole number, per `parse_int`) exact.
+
+    Raises:
+        InvalidResponseError: the body is not JSON (cut short, garbled): retriable.
+    """
+    try:
+        return json.loads(body, parse_float=_SentNumber, parse_int=parse_int)
+    except ValueError:
+        message = "the response body is not valid JSON (cut short or garbled)"
+        raise InvalidResponseError(vendor, endpoint, 200, message) from None
+
+
+def _whole_number(text: str) -> int | _SentNumber:
+    """A JSON whole number as an int, or exact when longer than Python's int() reads."""
+    return int(text) if len(text) <= 4000 else _SentNumber(text)
 
 
 def _schema_error(message: str, vendor: str, endpoint: str) -> SchemaChangeError:
@@ -372,6 +397,10 @@ def _decimal_mismatch(value: Any, arrow_type: pa.Decimal128Type, name: str) -> s
         return _wrong(name, value, "a finite number")
     if number and number.adjusted() >= arrow_type.precision - arrow_type.scale:
         return _out_of_range(name, _shown(value), arrow_type)
+    if number.adjusted() <= -EXPONENT_LIMIT:
+        return _AmountMessage(
+            f"field {name!r} is {_shown(value)}, with more than {EXPONENT_LIMIT} decimal places"
+        )
     _, digits, exponent = number.as_tuple()
     beyond = -int(exponent) - arrow_type.scale
     if beyond > 0 and any(digits[-beyond:]):
