@@ -11,8 +11,11 @@ import argparse
 import logging
 import os
 import re
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,11 +29,13 @@ from pipelines.destinations import (
 )
 from pipelines.sync_command import UsageError
 from sources.registry import VENDORS
+from sources.shared import cancel
 from sources.shared.checks import parse_day
 from sources.shared.errors import ConfigError
 from sources.shared.vendor import VendorSpec, check_workspace
 
 EXIT_OK, EXIT_API, EXIT_INPUT = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 # A dataset becomes a schema name in every warehouse: keep it a plain identifier.
 DATASET_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -42,7 +47,14 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `costsync` console script."""
-    sys.exit(run(argv))
+    code = run(argv)
+    if code == EXIT_INTERRUPTED:
+        # Threads still in a request are not waited for: a sync stopped at any point
+        # is finished by the next one.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -52,7 +64,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="costsync: %(message)s")
     try:
         args = build_parser().parse_args(argv)
-        return int(args.handler(args))
+        with _interruptible():
+            return int(args.handler(args))
     except UsageError as error:
         return _fail(EXIT_INPUT, str(error))
     except ConfigError as error:
@@ -60,7 +73,27 @@ def run(argv: Sequence[str] | None = None) -> int:
     except (runner.PipelineBusyError, WarehouseBusyError, DatasetBusyError) as error:
         return _fail(EXIT_API, str(error))
     except KeyboardInterrupt:
-        return _fail(130, "interrupted; the next sync resumes where this one stopped")
+        return _fail(EXIT_INTERRUPTED, "interrupted; the next sync resumes where this one stopped")
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C stops every wait of the command at once, in every thread (a sync's
+    background reads may be sitting out a 429's Retry-After of minutes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        cancel.stop_everything()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        cancel.reset()
 
 
 def build_parser() -> argparse.ArgumentParser:

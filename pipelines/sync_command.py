@@ -24,6 +24,7 @@ from pipelines.assembly import Prepared, prepare
 from pipelines.console import ProgressDisplay, explain_api_error, root_cause, summary
 from pipelines.destinations import DatasetBusyError, WarehouseBusyError
 from sources.registry import VENDORS
+from sources.shared import cancel
 from sources.shared.errors import ApiError, ConfigError, RetriesExhaustedError
 from sources.shared.progress import Listener, SyncProgress
 from sources.shared.vendor import VendorSpec
@@ -158,7 +159,11 @@ def run_one(
             check_configuration(prepared)
         result = runner.sync(prepared, resources, full_refresh, progress)
     except PipelineStepFailed as failure:
+        if cancel.stopping() or isinstance(root_cause(failure), cancel.Cancelled):
+            raise KeyboardInterrupt from None  # Ctrl-C: the command reports it, once
         return _failed_step(prepared, failure, resources)
+    except cancel.Cancelled:
+        raise KeyboardInterrupt from None
     except BUSY as error:
         return Outcome(prepared, code=EXIT_API, error=_line(str(error)), final=False)
     except ConfigError as error:

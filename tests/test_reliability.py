@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -184,3 +185,38 @@ def test_a_failure_in_a_later_window_keeps_the_windows_before_it_whole(env: Env)
     assert env.sync("stackspend", *args).code == 0
     assert window_starts(env.stackspend.requests)[0] == third
     assert_exact(env, BACKFILL_START)
+
+
+def test_ctrl_c_while_a_429_asks_for_minutes_stops_at_once_and_loses_nothing(env: Env) -> None:
+    env.setenv(
+        SOURCES__STACKSPEND__START_DATE=BACKFILL_START.isoformat(),
+        SOURCES__STACKSPEND__REQUESTS_PER_MINUTE="60",
+    )
+    where = ["--duckdb-path", str(env.duckdb_path), "--pipelines-dir", str(env.pipelines_dir)]
+    costsync = os.path.join(os.path.dirname(sys.executable), "costsync")
+    child = subprocess.Popen(
+        [costsync, "sync", "stackspend", *where],
+        env=os.environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    api = env.stackspend
+    try:  # a few windows in (one read ahead in the background), every answer turns 429
+        wait_until(lambda: api.request_count(LINE_ITEMS_PATH) >= 3, timeout=60, what="3 windows")
+        api.fail_next(10_000, status=429, retry_after=300)
+        wait_until(lambda: api.request_count(status=429) >= 1, timeout=60, what="a 429")
+        child.send_signal(signal.SIGINT)
+        # a bound, not a timing: the retry waits are 300 s each
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 130, err
+    assert err.strip().splitlines()[-1] == (
+        "costsync: error: interrupted; the next sync resumes where this one stopped"
+    )
+    api.clear_faults()
+    env.setenv(SOURCES__STACKSPEND__REQUESTS_PER_MINUTE="100000")
+    assert env.sync().code == 0
+    truth = truth_rows(api.line_items(BACKFILL_START, TODAY), LINE_ITEM_FIELDS)
+    assert table_rows(env.duckdb_path, "stackspend.line_items", LINE_ITEM_FIELDS) == truth

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, cast
 
 import pyarrow as pa
 
+from sources.shared import cancel
+
 if TYPE_CHECKING:
     from sources.shared.windows import Window
 
@@ -58,15 +60,17 @@ class ReadAhead:
             yield cast(pa.Table, item)
 
     def stop(self) -> None:
-        """Abandon the read-ahead and let its thread end."""
+        """Abandon the read-ahead and let its thread end (not waited for when the whole
+        process is stopping: the thread is a daemon)."""
         self._stopped.set()
-        while self._thread.is_alive():
+        while self._thread.is_alive() and not cancel.stopping():
             try:
                 self._queue.get(timeout=0.05)
             except queue.Empty:
                 continue
 
     def _produce(self, read_window: Callable[[Window], Iterator[pa.Table]]) -> None:
+        cancel.bind(self._stopped)  # its waits end when the read-ahead is abandoned
         try:
             for table in read_window(self.window):
                 if self._stopped.is_set():

@@ -24,6 +24,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from sources.shared import cancel
+
 WINDOW_SECONDS = 60.0
 SAFETY_SECONDS = 0.05  # clock granularity at the server
 POLL_SECONDS = 0.01  # how often to look again while the request to wait for is in flight
@@ -46,7 +48,7 @@ class RateLimiter:
         self,
         requests_per_minute: int,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = cancel.wait,
     ) -> None:
         if requests_per_minute < 1:
             raise ValueError("requests_per_minute must be an integer >= 1")

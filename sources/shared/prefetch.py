@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
+from sources.shared import cancel
 from sources.shared.paging import CursorPage, CursorPaginator
 
 P = TypeVar("P", bound=CursorPage)
@@ -31,11 +32,17 @@ class _Pager(Generic[P]):
         self.pool = ThreadPoolExecutor(max_workers=LOOKAHEAD, thread_name_prefix="costsync-pager")
         self.ahead: dict[str | None, Future[P]] = {}
         self.lock = threading.Lock()
+        # its fetches stop waiting when it closes, or when the reading thread's work stops
+        self.events = (threading.Event(), *cancel.bound())
 
     def request(self, cursor: str | None) -> Future[P]:
         with self.lock:
             future = self.ahead.pop(cursor, None)
-        return future or self.pool.submit(self.fetch, cursor, self.peek)
+        return future or self.pool.submit(self._fetch, cursor)
+
+    def _fetch(self, cursor: str | None) -> P:
+        cancel.bind(*self.events)
+        return self.fetch(cursor, self.peek)
 
     def peek(self, body: bytes) -> None:
         cursor = self.peek_cursor(body)
@@ -44,15 +51,16 @@ class _Pager(Generic[P]):
         with self.lock:
             if cursor in self.ahead or len(self.ahead) >= LOOKAHEAD:
                 return
-            self.ahead[cursor] = self.pool.submit(self.fetch, cursor, self.peek)
+            self.ahead[cursor] = self.pool.submit(self._fetch, cursor)
 
     def close(self) -> None:
         with self.lock:
             pending = list(self.ahead.values())
             self.ahead.clear()
+        self.events[0].set()
         for future in pending:
             future.cancel()
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool.shutdown(wait=not cancel.stopping(), cancel_futures=True)
 
 
 def prefetched_pages(
