@@ -197,7 +197,10 @@ def _fix(
     if isinstance(error, AmountError):
         return "refused rather than stored inexactly; nothing was loaded from this window"
     if isinstance(error, PagingError | SchemaChangeError):
-        return "the API's answers changed shape; nothing was loaded from this window"
+        return (
+            "the API's answers changed shape; nothing was loaded from this window: run again"
+            f" later, and report it to {vendor.label} if it persists"
+        )
     return "nothing was loaded from this window"
 
 

@@ -78,7 +78,7 @@ DEMO_KEYS: dict[str, str] = {
     REVOKED_KEY: "revoked (FORBIDDEN)",
 }
 
-PAGING_FAULTS: tuple[str | None, ...] = (None, "endless", "repeat")
+PAGING_FAULTS: tuple[str | None, ...] = (None, "endless", "repeat", "trickle")
 # How a key can be echoed, besides as sent: what the message shows in its place.
 _KEY_SHOWN: dict[str, Callable[[str], str]] = {
     "url-encoded": lambda key: urllib.parse.quote(key, safe=""),
@@ -368,7 +368,8 @@ class StackSpendSandbox(SandboxControls, AmountControls):
     def set_paging_fault(self, mode: str | None) -> None:
         """Make line-item paging misbehave: "endless" answers every page with no rows,
         `has_more` true and a fresh `next_cursor`; "repeat" answers the first page's rows
-        again and again with a fresh cursor; None pages as documented."""
+        again and again with a fresh cursor; "trickle" the same with only its first row;
+        None pages as documented."""
         if mode not in PAGING_FAULTS:
             raise ValueError(f"paging fault must be one of {PAGING_FAULTS}")
         self._paging_fault = mode
@@ -527,7 +528,7 @@ class StackSpendSandbox(SandboxControls, AmountControls):
     def _faulty_page(self, start: date, end: date, limit: int) -> Response:
         """A page under `set_paging_fault`: more is always promised, under a new cursor."""
         rows = self._line_items.page(start, end, None, limit).rows
-        served = rows if self._paging_fault == "repeat" else []
+        served = {"repeat": rows, "trickle": rows[:1]}.get(self._paging_fault or "", [])
         cursor = self._cursors.encode({"fault": next(self._fresh_cursors)})
         meta = to_json({"next_cursor": cursor, "has_more": True})
         body = '{"data":[' + ",".join(served) + '],"error":null,"meta":' + meta + "}"

@@ -35,11 +35,18 @@ def one_line(result_err: str) -> str:
 # --- paging ---------------------------------------------------------------------------
 
 
+# each bound, plus the pages requested ahead while one is parsed
 @pytest.mark.parametrize(
-    ("mode", "reason"),
-    [("endless", "pages in a row brought no rows"), ("repeat", "more than the query can hold")],
+    ("mode", "reason", "most_requests"),
+    [
+        ("endless", "pages in a row brought no rows", 3 + 2),
+        ("repeat", "more than the query can hold", 1_000 + 3),  # a day holds 1,000 pages
+        ("trickle", "20 pages in a row brought fewer than 10 rows each", 20 + 2),
+    ],
 )
-def test_paging_that_never_ends_fails_after_a_bound(env: Env, mode: str, reason: str) -> None:
+def test_paging_that_never_ends_fails_after_a_bound(
+    env: Env, mode: str, reason: str, most_requests: int
+) -> None:
     assert env.sync().code == 0
     before, state_before = counts(env), state_of(env)
     env.stackspend.set_paging_fault(mode)
@@ -47,7 +54,7 @@ def test_paging_that_never_ends_fails_after_a_bound(env: Env, mode: str, reason:
     result = env.sync("stackspend", "--resources", "line_items", *ONE_DAY)
     assert result.code == 1
     assert reason in one_line(result.err) and "PagingError" not in result.err
-    assert env.stackspend.request_count(LINE_ITEMS_PATH) <= 1_000 + 3  # a day holds 1,000 pages
+    assert env.stackspend.request_count(LINE_ITEMS_PATH) <= most_requests
     assert counts(env) == before and state_of(env) == state_before
 
 

@@ -22,6 +22,9 @@ import pyarrow as pa
 from sources.shared.errors import PagingError
 
 MAX_EMPTY_PAGES = 3  # pages in a row with no rows that still say there is more
+# Pages in a row that bring under 1% of the page size asked for and still say there is
+# more: an API trickling one row a page would otherwise take a million requests a window.
+MAX_SHORT_PAGES = 20
 
 
 class CursorPage(Protocol):
@@ -94,8 +97,9 @@ class Paginator(ABC):
 
 class CursorPaginator(Paginator):
     """`meta.next_cursor` while `meta.has_more`: a cursor seen before, more without a
-    cursor, `MAX_EMPTY_PAGES` empty pages in a row that promise more, or more than
-    `max_pages` pages end in `PagingError`."""
+    cursor, `MAX_EMPTY_PAGES` empty pages in a row that promise more, `MAX_SHORT_PAGES`
+    in a row under 1% of `page_size` that promise more, or more than `max_pages` pages
+    end in `PagingError`."""
 
     def __init__(
         self,
@@ -104,21 +108,31 @@ class CursorPaginator(Paginator):
         max_pages: int,
         context: str = "",
         cursor_param: str = "cursor",
+        page_size: int | None = None,
     ) -> None:
         super().__init__(vendor, endpoint, max_pages, context)
         self.cursor_param = cursor_param
         self.cursor: str | None = None
         self._seen: set[str] = set()
         self._empty = 0
+        self._short = 0
+        self._short_rows = max(1, (page_size or 0) // 100)
 
     def update_state(self, page: CursorPage) -> None:
-        self._empty = self._empty + 1 if page.items.num_rows == 0 else 0
+        rows = page.items.num_rows
+        self._empty = self._empty + 1 if rows == 0 else 0
+        self._short = self._short + 1 if rows < self._short_rows else 0
         self._has_next_page = page.has_more
         if not page.has_more:
             return
         self._count()
         if self._empty >= MAX_EMPTY_PAGES:
             self.fail(f"{self._empty} pages in a row brought no rows but said has_more")
+        if self._short >= MAX_SHORT_PAGES:
+            self.fail(
+                f"{self._short} pages in a row brought fewer than {self._short_rows} rows "
+                "each but said has_more"
+            )
         cursor = page.next_cursor
         if not cursor:
             self.fail("has_more is true but no next_cursor")

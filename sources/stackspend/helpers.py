@@ -36,6 +36,7 @@ from sources.stackspend.settings import (
     DEFAULT_REQUESTS_PER_MINUTE,
     DEFAULT_START_DAYS_AGO,
     KEY,
+    LINE_ITEMS_PAGE_LIMIT,
     LINE_ITEMS_PATH,
     LINE_ITEMS_SCHEMA,
     ROLLUP_GROUP_BYS,
@@ -149,7 +150,9 @@ def line_item_pages(client: StackSpendClient, window: Window) -> Iterator[pa.Tab
         paging = {"cursor": cursor} if cursor else {}
         return client.line_items_page(window.start, window.end, paging, peek)
 
-    paginator = CursorPaginator(VENDOR, LINE_ITEMS_PATH, MAX_PAGES_PER_DAY * window.length)
+    paginator = CursorPaginator(
+        VENDOR, LINE_ITEMS_PATH, MAX_PAGES_PER_DAY * window.length, page_size=LINE_ITEMS_PAGE_LIMIT
+    )
     for page in prefetched_pages(fetch, peek_next_cursor, paginator):
         items = conform(page.items, LINE_ITEMS_SCHEMA, VENDOR, LINE_ITEMS_PATH)
         yield _within(items, "usage_date", window)
@@ -314,8 +317,8 @@ def _unpageable(since: datetime, filters: Mapping[str, str], reason: str) -> Pag
         ANOMALIES_PATH,
         200,
         f"{ANOMALIES_PAGE_LIMIT} or more anomalies since {format_since(since)} match"
-        f" {narrowed}, the most one answer holds, and {reason}; nothing was loaded:"
-        " lower anomaly_lookback_days or start_date, or contact StackSpend",
+        f" {narrowed}, the most one answer holds, and {reason}; lower"
+        " anomaly_lookback_days or start_date",
     )
 
 
