@@ -62,6 +62,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     memory.keep_small()
     logging.basicConfig(level=logging.WARNING, format="costsync: %(message)s")
+    # retries are shown as they happen on a terminal; under cron a failed run prints one line
+    logging.getLogger("costsync").setLevel(logging.INFO if _on_terminal() else logging.WARNING)
     try:
         args = build_parser().parse_args(argv)
         with _interruptible():
@@ -74,6 +76,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_API, str(error))
     except KeyboardInterrupt:
         return _fail(EXIT_INTERRUPTED, "interrupted; the next sync resumes where this one stopped")
+
+
+def _on_terminal() -> bool:
+    return sys.stderr.isatty()
 
 
 @contextmanager

@@ -106,8 +106,11 @@ def summary(result: SyncResult, where: str, vendor: VendorSpec) -> str:
         position = vendor.describe_state(name, result.positions.get(name, {}))
         lines.append(f"  {name:<{width}}  {count:>10,} rows  {position}".rstrip())
     lines += describe_verification(result.verification, unreconciled_days(result.positions))
-    if result.rate_limited:
-        lines.append(f"  the API asked us to slow down {result.rate_limited} time(s)")
+    if result.retries:
+        slowed = (
+            f", {result.rate_limited} of them asked to slow down" if result.rate_limited else ""
+        )
+        lines.append(f"  {result.retries} request(s) retried{slowed}")
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -72,6 +73,13 @@ def test_fault_storm_still_loads_exact_data(env: Env) -> None:
     env.stackspend.reset_requests()
     assert env.sync("stackspend", "--full-refresh", "--start-date", start).code == 0
     assert stormy >= env.stackspend.request_count() + 8  # the storm really blew
+    assert result_retries(result.out) >= 3  # the summary counts what was retried
+
+
+def result_retries(summary: str) -> int:
+    """The retry count a summary reports (0 when it reports none)."""
+    found = re.search(r"(\d+) request\(s\) retried", summary)
+    return int(found.group(1)) if found else 0
 
 
 def test_past_the_retry_budget_exit_1_and_nothing_changes(env: Env) -> None:
@@ -86,6 +94,23 @@ def test_past_the_retry_budget_exit_1_and_nothing_changes(env: Env) -> None:
     assert len(result.err.strip().splitlines()) == 1
     assert counts(env) == before
     assert state_of(env) == state_before
+
+
+def test_under_cron_a_run_past_the_retry_budget_prints_one_line(env: Env) -> None:
+    env.stackspend.configure_faults(error_rate=1.0)
+    env.setenv(SOURCES__STACKSPEND__MAX_ATTEMPTS="3")
+    where = ["--duckdb-path", str(env.duckdb_path), "--pipelines-dir", str(env.pipelines_dir)]
+    costsync = os.path.join(os.path.dirname(sys.executable), "costsync")
+    child = subprocess.run(
+        [costsync, "sync", "stackspend", *where],
+        env=os.environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # stderr is a pipe, as under cron: the retries are counted, not narrated
+    assert child.returncode == 1
+    (line,) = child.stderr.strip().splitlines()
+    assert "gave up after 3 attempts" in line
 
 
 def test_a_second_sync_of_the_same_pipeline_refuses(env: Env) -> None:

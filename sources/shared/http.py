@@ -142,7 +142,7 @@ class ApiSession:
         self.stats.retries += 1
         if isinstance(error, RateLimitedError):
             self.stats.rate_limited += 1
-        logger.warning(
+        logger.info(  # the CLI shows it on a terminal; the summary counts the retries
             "%s %s: %s; retrying in %.1fs (attempt %d of %d)",
             self.vendor,
             error.endpoint,
