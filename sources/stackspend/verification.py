@@ -276,13 +276,17 @@ def _summarise(table: pa.Table, window: Window) -> dict[date, DayRollups]:
 
 def _expected(rows: list[tuple[Any, ...]]) -> RecordedSums:
     """A day's provider rollups by provider, its service rollups by service (summed
-    over providers, should a row name one) and their total."""
+    over providers, should a row name one) and their total. Service rollups that name
+    no service at all give no sums by service: the line items are then held to the
+    provider sums and the total only."""
     sums: dict[str, Decimal] = {}
     for group_by, provider, service, _category, cost in rows:
         amount = cost or Decimal(0)
         keys = {"provider": [provider or ""], "service": [SERVICE + (service or ""), TOTAL]}
         for key in keys.get(group_by, []):
             sums[key] = sums.get(key, Decimal(0)) + amount
+    if not any(group_by == "service" and service for group_by, _, service, _, _ in rows):
+        sums = {key: amount for key, amount in sums.items() if not key.startswith(SERVICE)}
     return record_day(sums)
 
 

@@ -7,13 +7,16 @@ them through the daily rollups and re-reads exactly those days.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
+import pyarrow as pa
 import pytest
 
 from sandbox.stackspend import ANOMALIES_PATH, LINE_ITEMS_PATH, ROLLUPS_PATH, StackSpendSandbox
-from sources.stackspend.verification import TOTAL, add_up, record_day
+from sources.shared.windows import Window
+from sources.stackspend.settings import DAILY_ROLLUPS_SCHEMA
+from sources.stackspend.verification import TOTAL, RollupSnapshot, add_up, record_day
 from tests.conftest import TODAY, Env
 from tests.test_crash_safety import killed_sync
 from tests.warehouse import (
@@ -314,3 +317,15 @@ def test_days_recorded_before_service_sums_are_held_to_their_provider_sums() -> 
         day(aws="10", service_ec2="4.00000000000000004", service_s3="6", **{TOTAL: "10"})
     )
     assert add_up(fresh, float_summed)
+
+
+def test_service_rollups_that_name_no_service_hold_line_items_to_provider_sums() -> None:
+    day = date(2025, 1, 15)
+    rows = [  # an API whose service rollups leave `service` null
+        {"date": day, "group_by": "provider", "provider_type": "aws", "cost_usd": Decimal(10)},
+        {"date": day, "group_by": "service", "provider_type": "aws", "cost_usd": Decimal(10)},
+    ]
+    table = pa.Table.from_pylist(rows, schema=DAILY_ROLLUPS_SCHEMA)
+    expected = RollupSnapshot(Window(day, day), [table]).days[day].expected
+    items = {"aws": Decimal(10), TOTAL: Decimal(10), "service:ec2": Decimal(10)}
+    assert add_up(record_day(items), expected)
