@@ -6,7 +6,6 @@ import os
 
 os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
 
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,22 +28,28 @@ from tests.bigquery_emulator import BigQueryEmulator, emulator_installed, runnin
 DAY_MARGIN = timedelta(minutes=float(os.environ.get("COSTSYNC_TEST_DAY_MARGIN_MINUTES", "30")))
 
 
-def today_with_room(margin: timedelta = DAY_MARGIN) -> date:
-    """Today (UTC), after waiting for midnight when less than `margin` of today is left."""
+def today_with_room(margin: timedelta = DAY_MARGIN) -> tuple[date, float]:
+    """Today (UTC), after waiting for midnight when less than `margin` of today is left;
+    and how long that wait was (seconds)."""
     now = datetime.now(UTC)
     left = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC) - now
+    waited = 0.0
     if left < margin:
-        print(
-            f"tests: {left.total_seconds():.0f} s to midnight UTC; waiting for the new day "
-            "so the whole run sees one date",
-            file=sys.__stderr__,
-            flush=True,
-        )
-        time.sleep(left.total_seconds() + 2)
-    return datetime.now(UTC).date()
+        waited = left.total_seconds() + 2
+        time.sleep(waited)
+    return datetime.now(UTC).date(), waited
 
 
-TODAY = today_with_room()
+TODAY, WAITED_FOR_MIDNIGHT = today_with_room()
+
+
+def pytest_report_header() -> str | None:
+    """Say so when the run waited for midnight UTC before starting."""
+    if not WAITED_FOR_MIDNIGHT:
+        return None
+    return f"waited {WAITED_FOR_MIDNIGHT:.0f} s for midnight UTC, so the whole run sees one date"
+
+
 POSTGRES_URL = os.environ.get(
     "COSTSYNC_TEST_POSTGRES", "postgresql://postgres:@127.0.0.1:5432/test"
 )
