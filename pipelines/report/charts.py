@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 
 from pipelines.report.figures import Anomaly, DaySpend, MonthCost, ProviderDaySpend, Ranked
 
@@ -18,6 +19,8 @@ HEIGHT = 380
 CREDITS_COLOR = "#7f7f7f"
 SEVERITY_COLORS = {"low": "#2ca02c", "medium": "#ff7f0e", "high": "#d62728", "critical": "#7b0d1e"}
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+# 48 distinct colours: a LevelFour breakdown has tens of services, plotly's default ten
+MANY_COLORS = [*qualitative.Dark24, *qualitative.Light24]
 
 
 def money(value: Decimal | None, signed: bool = False) -> str:
@@ -139,7 +142,9 @@ def levelfour_by_month(rows: Sequence[MonthCost]) -> go.Figure:
     for service in sorted({row.service for row in rows}):
         shown = [row for row in rows if row.service == service]
         _add_bar(figure, service, [r.period for r in shown], [r.cost for r in shown])
-    figure.update_layout(barmode="stack", xaxis={"type": "category"}, yaxis_title="USD")
+    figure.update_layout(
+        barmode="stack", xaxis={"type": "category"}, yaxis_title="USD", colorway=MANY_COLORS
+    )
     return figure
 
 
