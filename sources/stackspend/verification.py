@@ -101,23 +101,16 @@ def read_snapshot(fetch: Callable[[Window], Iterator[pa.Table]], window: Window)
 
 def line_item_sums(table: pa.Table) -> list[tuple[date, str, Decimal]]:
     """Line items summed per day and provider (its slug; null as "") and per day and
-    service (`SERVICE` + its name), the keys a day's rollups are recorded under."""
-    return [
-        *_sums_by(table, "provider_type", ""),
-        *_sums_by(table, "provider_service", SERVICE),
-    ]
-
-
-def _sums_by(table: pa.Table, field: str, prefix: str) -> list[tuple[date, str, Decimal]]:
-    grouped = table.group_by(["usage_date", field], use_threads=False).aggregate(
-        [("net_amount_usd", "sum")]
-    )
-    columns = ("usage_date", field, "net_amount_usd_sum")
-    days, names, amounts = (grouped.column(name).to_pylist() for name in columns)
-    return [
-        (day, prefix + (name or ""), amount or Decimal(0))
-        for day, name, amount in zip(days, names, amounts, strict=True)
-    ]
+    service (`SERVICE` + its name), the keys a day's rollups are recorded under: one
+    aggregation by day, provider and service, folded both ways."""
+    fields = ["usage_date", "provider_type", "provider_service"]
+    grouped = table.group_by(fields, use_threads=False).aggregate([("net_amount_usd", "sum")])
+    columns = (grouped.column(name).to_pylist() for name in (*fields, "net_amount_usd_sum"))
+    sums: dict[tuple[date, str], Decimal] = {}
+    for day, provider, service, amount in zip(*columns, strict=True):
+        for key in (provider or "", SERVICE + (service or "")):
+            sums[(day, key)] = sums.get((day, key), Decimal(0)) + (amount or Decimal(0))
+    return [(day, key, amount) for (day, key), amount in sums.items()]
 
 
 def closed(day: date, today: date) -> bool:
